@@ -1,0 +1,167 @@
+"""``unlearn-bench``: run the benchmark, list what is registered, rebuild the leaderboard."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from benchmark.errors import BenchmarkError
+
+err_console = Console(stderr=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="unlearn-bench", description="Benchmark suite for group-robust machine unlearning."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="run methods x tasks x seeds and write results and the leaderboard",
+        description="Run every method on every task for every seed, score each against the gold "
+        "(retrain) model and write the leaderboard. With no options: the default benchmark.",
+    )
+    run.add_argument("--methods", nargs="+", metavar="M", help="method names, NAME+rw, or FILE.py:CLASS (default: all registered)")
+    run.add_argument("--tasks", nargs="+", metavar="T", help="task suites or task ids, optionally SUITE:key=value,... (default: the default tasks)")
+    run.add_argument("--seeds", nargs="+", type=int, metavar="S", help="seeds (default: 0 1 2)")
+    run.add_argument("--out", type=Path, help="results and model cache (default: ./runs)")
+    run.add_argument("--leaderboard", type=Path, help="where the leaderboard goes (default: ./leaderboard)")
+    run.add_argument("--config", type=Path, help="YAML config file; options given here override it")
+    run.add_argument("--accelerator", help="cpu, gpu or auto (default: auto)")
+    run.add_argument("--devices", help="devices per job, as Lightning takes them (default: 1)")
+    run.add_argument("--precision", help="Lightning precision, or auto: bf16-mixed on GPU, 32-true on CPU")
+
+    listing = commands.add_parser("list", help="list registered methods or tasks", description="List registered methods or tasks.")
+    listing.add_argument("what", choices=["methods", "tasks"])
+
+    board = commands.add_parser(
+        "leaderboard",
+        help="rebuild the leaderboard from result files alone",
+        description="Rebuild leaderboard.json, leaderboard.md and index.html from the result files under --runs.",
+    )
+    board.add_argument("--runs", type=Path, default=Path("runs"), help="results directory (default: ./runs)")
+    board.add_argument("--leaderboard", type=Path, default=Path("leaderboard"), help="output directory (default: ./leaderboard)")
+    return parser
+
+
+def _runtime_flags(args: argparse.Namespace, config: dict) -> dict | None:
+    flags = {k: getattr(args, k) for k in ("accelerator", "devices", "precision") if getattr(args, k) is not None}
+    if not flags:
+        return None
+    if "devices" in flags and flags["devices"].isdigit():
+        flags["devices"] = int(flags["devices"])
+    return {**(config.get("runtime") or {}), **flags}
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from benchmark.render import rich_tables, write_views
+    from benchmark.runner import Runner, versions
+    from benchmark.scoring import score
+    from benchmark.spec import build_spec, read_config
+
+    config = read_config(args.config)
+    spec = build_spec(
+        config,
+        methods=args.methods,
+        tasks=args.tasks,
+        seeds=args.seeds,
+        out=args.out,
+        leaderboard=args.leaderboard,
+        runtime=_runtime_flags(args, config),
+    )
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        overall = progress.add_task("cells", total=None)
+        current = progress.add_task("", total=None)
+
+        def report(what: str, done: int, total: int) -> None:
+            progress.update(current, description=f"  {what}", completed=done, total=total or None)
+
+        runner = Runner(spec, report)
+        runner.validate()
+        plan = runner.plan()
+        progress.update(overall, total=len(plan))
+        outcomes = []
+        for cell in plan:
+            progress.update(overall, description=f"cells ({cell.label})")
+            outcomes.append(runner.execute(cell))
+            progress.advance(overall)
+        progress.update(overall, description="cells")
+        progress.update(current, visible=False)
+
+    failed = [o for o in outcomes if o.status == "failed"]
+    records = [o.record for o in outcomes if o.record is not None]
+    ran = sum(o.status == "done" for o in outcomes)
+    console.print(f"{ran} cells run, {len(outcomes) - ran - len(failed)} reused from {spec.out}, {len(failed)} failed")
+    if records:
+        board = score(records, versions())
+        paths = write_views(board, spec.leaderboard)
+        for table in rich_tables(board):
+            console.print(table)
+        console.print("leaderboard: " + ", ".join(str(p) for p in paths))
+    for o in failed:
+        err_console.print(f"error: {o.cell.label}: {o.error}", markup=False, highlight=False)
+    return 1 if failed else 0
+
+
+def cmd_list(args: argparse.Namespace, console: Console) -> int:
+    from rich.table import Table
+
+    from benchmark import registry
+
+    if args.what == "methods":
+        table = Table("method", "description", "paper", "gold")
+        for name in registry.method_names():
+            ref = registry.load_method(name)
+            table.add_row(name, ref.cls.description, ref.cls.paper, "yes" if ref.cls.is_gold else "")
+    else:
+        table = Table("task", "dataset", "g*", "forget size", "skew", "default")
+        for suite in registry.suite_names():
+            for t in registry.load_suite(suite):
+                size = str(t.forget_size) + ("" if isinstance(t.forget_size, int) else f" of {t.fraction_of}")
+                table.add_row(t.id, t.source.name, str(t.forget_group), size, str(t.skew), "yes" if t.default else "")
+    console.print(table)
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
+    from benchmark.render import rich_tables, write_views
+    from benchmark.results import iter_cells
+    from benchmark.runner import versions
+    from benchmark.scoring import score
+
+    cells = list(iter_cells(args.runs))
+    if not cells:
+        raise BenchmarkError(f"no readable result files under {args.runs / 'results'}")
+    board = score(cells, versions())
+    paths = write_views(board, args.leaderboard)
+    for table in rich_tables(board):
+        console.print(table)
+    console.print(f"{len(cells)} result files -> " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    console = Console()
+    try:
+        return COMMANDS[args.command](args, console)
+    except BenchmarkError as err:
+        err_console.print(f"error: {err}", markup=False, highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        err_console.print("interrupted: results written so far are kept", markup=False)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Inference over a split: class probabilities (and later features) for every row."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import ContextManager
+
+import torch
+from torch import Tensor, nn
+
+from benchmark.augment import to_unit_float
+
+
+@torch.no_grad()
+def predict_probs(
+    model: nn.Module,
+    x: Tensor,
+    *,
+    device: torch.device | None = None,
+    batch_size: int = 512,
+    autocast: ContextManager | None = None,
+) -> Tensor:
+    """Softmax probabilities (float32, on the CPU) of ``model`` on every row of ``x``, in eval mode."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        for start in range(0, len(x), batch_size):
+            xb = to_unit_float(x[start : start + batch_size].to(device, non_blocking=True))
+            with autocast or nullcontext():
+                logits = model(xb)
+            out.append(logits.float().softmax(dim=1).cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def accuracy(model: nn.Module, x: Tensor, y: Tensor, **kwargs) -> float:
+    """Share of rows of ``x`` whose arg-max class is ``y``."""
+    return (predict_probs(model, x, **kwargs).argmax(1) == y).float().mean().item()

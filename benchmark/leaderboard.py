@@ -1,0 +1,129 @@
+"""The leaderboard as data (RobustBench's idea): dataclasses are its schema, the JSON file
+is the record, and every other view (Markdown, HTML, the terminal table) is rendered from
+that JSON alone."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import BenchmarkError
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Stat:
+    """A metric over seeds: mean, sample standard deviation (0 for one seed), count."""
+
+    mean: float
+    std: float
+    n: int
+
+
+@dataclass(frozen=True)
+class Entry:
+    method: str
+    task: str
+    metrics: dict[str, Stat]
+    gap_to_gold: dict[str, float]
+    rank: int | None
+    is_gold: bool = False
+    gold: str | None = None  # the method this entry is scored against
+    seeds: list[int] = field(default_factory=list)
+    hparams: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Ranking:
+    key: str
+    order: str
+    components: list[str]
+    description: str
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    schema_version: int
+    ranking: Ranking
+    tasks: list[dict[str, Any]]
+    entries: list[Entry]
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def entries_for(self, task_id: str) -> list[Entry]:
+        return [e for e in self.entries if e.task == task_id]
+
+    def to_json(self) -> dict[str, Any]:
+        return _finite(asdict(self))
+
+    def save(self, path: Path) -> None:
+        validate(self.to_json())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        tmp.replace(path)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Leaderboard:
+        validate(data)
+        return cls(
+            schema_version=data["schema_version"],
+            ranking=Ranking(**data["ranking"]),
+            tasks=data["tasks"],
+            entries=[
+                Entry(**{**e, "metrics": {k: Stat(**_nan(v)) for k, v in e["metrics"].items()}})
+                for e in data["entries"]
+            ],
+            versions=data.get("versions", {}),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> Leaderboard:
+        try:
+            return cls.from_json(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError) as err:
+            raise BenchmarkError(f"cannot read leaderboard {path}: {err}") from None
+
+
+def _finite(obj: Any) -> Any:
+    """JSON has no NaN: undefined numbers are written as null."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _nan(stat: dict[str, Any]) -> dict[str, Any]:
+    return {k: (math.nan if v is None else v) for k, v in stat.items()}
+
+
+def validate(data: dict[str, Any]) -> None:
+    """Check the JSON against the schema; raise BenchmarkError naming the first problem."""
+
+    def need(cond: bool, what: str) -> None:
+        if not cond:
+            raise BenchmarkError(f"leaderboard does not match schema {SCHEMA_VERSION}: {what}")
+
+    need(isinstance(data, dict), "top level is not an object")
+    need(data.get("schema_version") == SCHEMA_VERSION, f"schema_version is {data.get('schema_version')!r}")
+    for key in ("ranking", "tasks", "entries"):
+        need(key in data, f"missing {key!r}")
+    task_ids = set()
+    for t in data["tasks"]:
+        for key in ("id", "dataset", "forget_group", "forget_size", "skew"):
+            need(key in t, f"task {t.get('id')!r} lacks {key!r}")
+        task_ids.add(t["id"])
+    for e in data["entries"]:
+        where = f"entry {e.get('method')!r} on {e.get('task')!r}"
+        for key in ("method", "task", "metrics", "gap_to_gold", "rank"):
+            need(key in e, f"{where} lacks {key!r}")
+        need(e["task"] in task_ids, f"{where} names an unknown task")
+        for name, stat in e["metrics"].items():
+            need(isinstance(stat, dict) and set(stat) == {"mean", "std", "n"}, f"{where}: metric {name} is not mean/std/n")
+        need(e["rank"] is None or (isinstance(e["rank"], int) and e["rank"] >= 1), f"{where}: bad rank {e['rank']!r}")

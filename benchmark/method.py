@@ -1,0 +1,130 @@
+"""The method contract: an unlearning method is a LightningModule.
+
+A method receives the model to unlearn (a copy of the original), a frozen copy of the
+original and its task's data; it declares its loaders (``train_dataloader``), its loss
+(``training_step``) and its budget (``trainer_arguments``). Methods that do not train do
+their work in ``unlearn`` and ask for zero epochs. Hyper-parameters are the constructor's
+keyword arguments; ``dataset_overrides`` keeps per-dataset defaults beside the method.
+
+Writing one::
+
+    class MyMethod(UnlearningMethod):
+        description = "fine-tune on the retain set with label smoothing"
+        paper = "Me et al., 2026"
+
+        def __init__(self, model, original, data, *, smoothing: float = 0.1, **common):
+            super().__init__(model, original, data, **common)
+
+        def train_dataloader(self):
+            return self.loader("retain")
+
+        def training_step(self, batch, batch_idx):
+            return F.cross_entropy(self.model(batch.x), batch.y,
+                                   label_smoothing=self.hparams.smoothing)
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, ClassVar
+
+from torch.utils.data import DataLoader
+
+from benchmark.errors import BenchmarkError
+from benchmark.model import Classifier
+from benchmark.task import TaskData
+from benchmark.training import TrainingModule
+
+
+class UnlearningMethod(TrainingModule):
+    """Base class of every unlearning method (built-in or plugin).
+
+    Common hyper-parameters: ``epochs``, ``lr``, ``batch_size``, ``momentum``,
+    ``weight_decay``, ``warmup_epochs``, ``schedule`` (SGD with a warm-up/cosine schedule
+    unless ``configure_optimizers`` is overridden) and ``reweight`` (REWEIGHT on the retain
+    loader, the ``+rw`` variant).
+    """
+
+    description: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+    #: its result is the reference (gold) that the other methods are scored against
+    is_gold: ClassVar[bool] = False
+    #: per-dataset defaults: {dataset name: {hyper-parameter: value}}
+    dataset_overrides: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def __init__(
+        self,
+        model: Classifier,
+        original: Classifier,
+        data: TaskData,
+        *,
+        epochs: int = 3,
+        lr: float = 0.01,
+        batch_size: int = 64,
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+        warmup_epochs: int = 0,
+        schedule: str = "cosine",
+        reweight: bool = False,
+    ) -> None:
+        super().__init__(
+            model,
+            data.dataset,
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            warmup_epochs=warmup_epochs,
+            schedule=schedule,
+        )
+        self.original = original
+        self.data = data
+
+    def train(self, mode: bool = True) -> UnlearningMethod:
+        super().train(mode)
+        self.original.eval()  # the original is a fixed reference: BatchNorm stats never move
+        return self
+
+    def loader(self, part: str, batch_size: int | None = None, shuffle: bool = True) -> DataLoader:
+        """A loader over ``part`` ('retain', 'forget', 'train', ...); the retain part is
+        REWEIGHTed when the method runs as its ``+rw`` variant."""
+        return self.data.loader(
+            part, batch_size or self.hparams.batch_size, shuffle=shuffle, reweight=bool(self.hparams.reweight)
+        )
+
+    def unlearn(self) -> None:
+        """Work done before (or instead of) training; the default does nothing."""
+
+    def trains(self) -> bool:
+        """Whether the Trainer has anything to run for this method."""
+        args = self.trainer_arguments()
+        return int(args.get("max_epochs") or 0) > 0 or int(args.get("max_steps") or -1) > 0
+
+
+def default_hparams(cls: type[UnlearningMethod]) -> dict[str, Any]:
+    """Keyword arguments with defaults along the class's ``__init__`` chain (subclass wins)."""
+    found: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        init = klass.__dict__.get("__init__")
+        if init is None or not issubclass(klass, UnlearningMethod):
+            continue
+        for p in inspect.signature(init).parameters.values():
+            if p.default is not inspect.Parameter.empty:
+                found[p.name] = p.default
+    return found
+
+
+def resolve_hparams(
+    cls: type[UnlearningMethod], dataset: str, overrides: dict[str, Any], name: str
+) -> dict[str, Any]:
+    """The method's defaults, then its ``dataset_overrides[dataset]``, then the user's."""
+    defaults = default_hparams(cls)
+    chosen = {**cls.dataset_overrides.get(dataset, {}), **overrides}
+    unknown = sorted(set(chosen) - set(defaults))
+    if unknown:
+        raise BenchmarkError(
+            f"method {name} has no hyper-parameter {', '.join(map(repr, unknown))}; "
+            f"it takes: {', '.join(sorted(defaults))}"
+        )
+    return chosen

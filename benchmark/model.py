@@ -1,0 +1,75 @@
+"""The model contract: a timm backbone behind ``logits``, ``features`` and ``head``.
+
+Normalisation lives inside the wrapper, so everything outside it (training, metrics,
+adversarial attacks) feeds inputs in [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import timm
+import torch
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to build: a timm model name, its input size and normalisation."""
+
+    backbone: str = "test_resnet"
+    image_size: int = 24
+    mean: tuple[float, ...] = (0.5, 0.5, 0.5)
+    std: tuple[float, ...] = (0.5, 0.5, 0.5)
+    channels_last: bool = True
+
+
+class Classifier(nn.Module):
+    """``logits(x) = head(features(x))`` with ``features`` the pooled penultimate layer."""
+
+    def __init__(self, spec: ModelSpec, num_classes: int) -> None:
+        super().__init__()
+        self.spec = spec
+        try:
+            self.backbone = timm.create_model(spec.backbone, pretrained=False, num_classes=0)
+        except RuntimeError as err:  # timm's "Unknown model"
+            from benchmark.errors import BenchmarkError
+
+            raise BenchmarkError(f"cannot build backbone {spec.backbone!r}: {err}") from None
+        self.head = nn.Linear(self.backbone.num_features, num_classes)
+        self.register_buffer("mean", torch.tensor(spec.mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(spec.std).view(1, -1, 1, 1), persistent=False)
+        if spec.channels_last:
+            self.to(memory_format=torch.channels_last)
+
+    @property
+    def num_features(self) -> int:
+        return self.head.in_features
+
+    def features(self, x: Tensor) -> Tensor:
+        x = (x - self.mean) / self.std
+        if self.spec.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.backbone(x)
+
+    def logits(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.logits(x)
+
+
+def build_model(spec: ModelSpec, num_classes: int, seed: int) -> Classifier:
+    """A freshly initialised model; the same (spec, classes, seed) gives the same weights."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Classifier(spec, num_classes)
+
+
+def frozen_copy(model: Classifier) -> Classifier:
+    """A copy in eval mode with no gradients: the original model a method may consult."""
+    import copy
+
+    twin = copy.deepcopy(model).eval()
+    twin.requires_grad_(False)
+    return twin

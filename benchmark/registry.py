@@ -1,0 +1,166 @@
+"""Finding methods and tasks: entry points (built-ins and installed plugins alike) or a file.
+
+Method names: ``NAME`` (an entry point of ``unlearn_bench.methods``), ``NAME+rw`` (the same
+method with REWEIGHT), or ``path/to/file.py:ClassName``. Task names: a suite (an entry point
+of ``unlearn_bench.tasks``, all its tasks), or one task id, each optionally followed by
+``:key=value,...`` to change task settings (``shapes:skew=0.7``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import BenchmarkError
+from benchmark.method import UnlearningMethod
+from benchmark.task import Task
+
+METHODS_GROUP = "unlearn_bench.methods"
+TASKS_GROUP = "unlearn_bench.tasks"
+REWEIGHT_SUFFIX = "+rw"
+
+
+@cache
+def _entry_points(group: str) -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=group)}
+
+
+def _load(ep: EntryPoint, kind: str) -> Any:
+    try:
+        return ep.load()
+    except Exception as err:  # a broken plugin must not take the run down with a traceback
+        raise BenchmarkError(f"{kind} plugin {ep.name!r} ({ep.value}) failed to load: {type(err).__name__}: {err}") from None
+
+
+@dataclass(frozen=True)
+class MethodRef:
+    """A method as the user named it: its class, and whether REWEIGHT is on."""
+
+    name: str
+    cls: type[UnlearningMethod]
+    reweight: bool = False
+    source: str = ""
+
+    @property
+    def base_name(self) -> str:
+        return self.name.removesuffix(REWEIGHT_SUFFIX)
+
+
+def method_names() -> list[str]:
+    return sorted(_entry_points(METHODS_GROUP))
+
+
+def _check_method_class(obj: Any, where: str) -> type[UnlearningMethod]:
+    if not (isinstance(obj, type) and issubclass(obj, UnlearningMethod)):
+        raise BenchmarkError(f"{where} is not an UnlearningMethod subclass (got {obj!r})")
+    return obj
+
+
+def load_method(spec: str) -> MethodRef:
+    """Resolve ``NAME``, ``NAME+rw`` or ``file.py:Class`` to a MethodRef."""
+    spec = spec.strip()
+    reweight = spec.endswith(REWEIGHT_SUFFIX)
+    base = spec.removesuffix(REWEIGHT_SUFFIX)
+    if ":" in base and base.split(":", 1)[0].endswith(".py"):
+        path, class_name = base.rsplit(":", 1)
+        cls = _check_method_class(load_from_file(path, class_name), spec)
+        name = getattr(cls, "name", None) or class_name
+        return MethodRef(name + (REWEIGHT_SUFFIX if reweight else ""), cls, reweight, f"{path}:{class_name}")
+    eps = _entry_points(METHODS_GROUP)
+    if base not in eps:
+        raise BenchmarkError(f"unknown method {spec!r}; known: {', '.join(method_names())} (or FILE.py:CLASS)")
+    cls = _check_method_class(_load(eps[base], "method"), f"method {base!r} ({eps[base].value})")
+    return MethodRef(spec, cls, reweight, eps[base].value)
+
+
+def gold_method(reweight: bool) -> MethodRef:
+    """The registered method marked ``is_gold`` (with REWEIGHT when the scored method has it)."""
+    golds = [n for n in method_names() if getattr(_load_quietly(n), "is_gold", False)]
+    if len(golds) != 1:
+        raise BenchmarkError(f"expected exactly one registered gold method, found {golds or 'none'}")
+    return load_method(golds[0] + (REWEIGHT_SUFFIX if reweight else ""))
+
+
+def _load_quietly(name: str) -> Any:
+    """A registered method's class, or None when its plugin is broken (reported when used)."""
+    try:
+        return _load(_entry_points(METHODS_GROUP)[name], "method")
+    except BenchmarkError:
+        return None
+
+
+def load_from_file(path: str, name: str) -> Any:
+    """Import ``path`` as a module and return its attribute ``name``."""
+    file = Path(path)
+    if not file.is_file():
+        raise BenchmarkError(f"plugin file not found: {path}")
+    module_name = f"unlearn_bench_plugin_{abs(hash(str(file.resolve())))}"
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    if spec is None or spec.loader is None:
+        raise BenchmarkError(f"cannot import {path} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:
+        sys.modules.pop(module_name, None)
+        raise BenchmarkError(f"plugin file {path} failed to import: {type(err).__name__}: {err}") from None
+    if not hasattr(module, name):
+        raise BenchmarkError(f"plugin file {path} has no {name!r}")
+    return getattr(module, name)
+
+
+def suite_names() -> list[str]:
+    return sorted(_entry_points(TASKS_GROUP))
+
+
+def load_suite(name: str, settings: dict[str, Any] | None = None) -> list[Task]:
+    """The tasks of suite ``name``, built with dataset ``settings`` (the config's ``datasets``)."""
+    eps = _entry_points(TASKS_GROUP)
+    if name not in eps:
+        raise BenchmarkError(f"unknown task suite {name!r}; known: {', '.join(suite_names())}")
+    factory = _load(eps[name], "task")
+    try:
+        tasks = list(factory(**(settings or {})))
+    except (TypeError, ValueError) as err:
+        raise BenchmarkError(f"task suite {name!r} rejected its settings {settings}: {err}") from None
+    if not all(isinstance(t, Task) for t in tasks):
+        raise BenchmarkError(f"task suite {name!r} returned something other than Task objects")
+    return tasks
+
+
+def parse_overrides(text: str) -> dict[str, str]:
+    """'a=1,b=x' -> {'a': '1', 'b': 'x'}."""
+    pairs = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BenchmarkError(f"expected key=value in {text!r}, got {item!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def load_tasks(spec: str, dataset_settings: dict[str, dict[str, Any]] | None = None) -> list[Task]:
+    """Tasks named by ``SUITE``, ``SUITE/TASK`` or either with ``:key=value,...`` overrides."""
+    name, _, overrides = spec.strip().partition(":")
+    suite = name.split("/", 1)[0]
+    tasks = load_suite(suite, (dataset_settings or {}).get(suite))
+    if name != suite:
+        tasks = [t for t in tasks if t.id == name]
+        if not tasks:
+            known = ", ".join(t.id for t in load_suite(suite, (dataset_settings or {}).get(suite)))
+            raise BenchmarkError(f"unknown task {name!r}; suite {suite!r} has: {known}")
+    if overrides:
+        changes = parse_overrides(overrides)
+        tasks = list({t.id: t for t in (t.with_overrides(changes) for t in tasks)}.values())
+    return tasks
+
+
+def default_tasks(dataset_settings: dict[str, dict[str, Any]] | None = None) -> list[Task]:
+    """Every registered task marked ``default`` (those that need no download)."""
+    return [t for s in suite_names() for t in load_suite(s, (dataset_settings or {}).get(s)) if t.default]

@@ -1,0 +1,128 @@
+"""Views of a leaderboard, each rendered from the Leaderboard record alone: Markdown, a
+static HTML page, and a rich table for the terminal."""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+
+from benchmark.leaderboard import Entry, Leaderboard, Stat
+
+# (metric, column title, how to show it)
+COLUMNS = [
+    ("avg_gap", "Avg. gap ↓", "pct"),
+    ("test_acc", "Test acc", "pct"),
+    ("worst_group_acc", "Worst-group acc", "pct"),
+    ("forget_group_test_acc", "g* test acc", "pct"),
+    ("retain_acc", "Retain acc", "pct"),
+    ("forget_acc", "Forget acc", "pct"),
+    ("unlearn_seconds", "Time (s)", "secs"),
+    ("speedup_vs_gold", "Speed-up", "ratio"),
+]
+
+
+def cell_text(s: Stat | None, kind: str, sep: str = " ± ") -> str:
+    if s is None or not math.isfinite(s.mean):
+        return "–"
+    if kind == "ratio":
+        return f"×{s.mean:.1f}"
+    digits = 1 if kind == "pct" else 2
+    spread = f"{sep}{s.std:.{digits}f}" if s.n > 1 else ""
+    return f"{s.mean:.{digits}f}{spread}"
+
+
+def _row(e: Entry, sep: str = " ± ") -> list[str]:
+    rank = "gold" if e.is_gold else ("–" if e.rank is None else str(e.rank))
+    return [rank, e.method] + [cell_text(e.metrics.get(m), kind, sep) for m, _, kind in COLUMNS]
+
+
+def _task_title(t: dict) -> str:
+    skew = t["skew"] if t["skew"] == "uniform" else f"skew {t['skew']}"
+    name = t.get("forget_group_name", f"group {t['forget_group']}")
+    return f"{t['id']}: forget {t['forget_size']} rows ({t.get('forget_size_spec', '')}), {skew}, g* = {t['forget_group']} ({name})"
+
+
+def _seeds(board: Leaderboard) -> str:
+    seeds = sorted({s for e in board.entries for s in e.seeds})
+    return ", ".join(map(str, seeds))
+
+
+INTRO = (
+    "Mean ± standard deviation over seeds {seeds}. Accuracies in %. Methods are ranked by "
+    "*avg. gap*: the mean of |metric − gold| over {components}, lower is better; the gold rows "
+    "(retrain, and retrain+rw for REWEIGHT variants) are the references. Metric definitions: docs/metrics.md."
+)
+
+
+def to_markdown(board: Leaderboard) -> str:
+    header = ["Rank", "Method"] + [title for _, title, _ in COLUMNS]
+    lines = [
+        "# unlearn-bench leaderboard",
+        "",
+        INTRO.format(seeds=_seeds(board), components=", ".join(board.ranking.components)),
+        "",
+        "<!-- generated from leaderboard.json by `unlearn-bench leaderboard`; do not edit -->",
+    ]
+    for t in board.tasks:
+        lines += ["", f"## {_task_title(t)}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(_row(e)) + " |" for e in board.entries_for(t["id"])]
+    return "\n".join(lines) + "\n"
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>unlearn-bench leaderboard</title>
+<style>
+body{{font-family:system-ui,sans-serif;margin:2rem auto;max-width:72rem;color:#222;padding:0 1rem}}
+table{{border-collapse:collapse;margin:0.5rem 0 2rem;font-size:0.9rem}}
+th,td{{padding:0.3rem 0.6rem;border-bottom:1px solid #ddd;text-align:right}}
+th{{background:#f4f4f4}} td:nth-child(2),th:nth-child(2){{text-align:left}}
+tr.gold td{{background:#fff8e1}} h2{{font-size:1.05rem;margin-top:2rem}} p{{max-width:60rem}}
+</style></head><body>
+<h1>unlearn-bench leaderboard</h1>
+<p>{intro}</p>
+{sections}
+<p><small>Generated from leaderboard.json (schema {schema}); versions: {versions}.</small></p>
+</body></html>
+"""
+
+
+def to_html(board: Leaderboard) -> str:
+    header = "".join(f"<th>{html.escape(h)}</th>" for h in ["Rank", "Method"] + [t for _, t, _ in COLUMNS])
+    sections = []
+    for t in board.tasks:
+        rows = "".join(
+            ('<tr class="gold">' if e.is_gold else "<tr>")
+            + "".join(f"<td>{html.escape(c)}</td>" for c in _row(e))
+            + "</tr>"
+            for e in board.entries_for(t["id"])
+        )
+        sections.append(f"<h2>{html.escape(_task_title(t))}</h2>\n<table><tr>{header}</tr>{rows}</table>")
+    intro = INTRO.format(seeds=_seeds(board), components=", ".join(board.ranking.components)).replace("*", "")
+    versions = ", ".join(f"{k} {v}" for k, v in sorted(board.versions.items()))
+    return PAGE.format(intro=html.escape(intro), sections="\n".join(sections), schema=board.schema_version, versions=html.escape(versions))
+
+
+def write_views(board: Leaderboard, directory: Path) -> list[Path]:
+    """leaderboard.json, leaderboard.md and index.html in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    board.save(directory / "leaderboard.json")
+    stored = Leaderboard.load(directory / "leaderboard.json")  # the views come from the file
+    paths = [directory / "leaderboard.json", directory / "leaderboard.md", directory / "index.html"]
+    paths[1].write_text(to_markdown(stored))
+    paths[2].write_text(to_html(stored))
+    return paths
+
+
+def rich_tables(board: Leaderboard):
+    from rich.table import Table
+
+    for t in board.tasks:
+        table = Table(title=_task_title(t), title_justify="left")
+        table.add_column("Rank", justify="right")
+        table.add_column("Method", no_wrap=True)
+        for _, title, _ in COLUMNS:
+            table.add_column(title, justify="right")
+        for e in board.entries_for(t["id"]):
+            table.add_row(*_row(e), style="yellow" if e.is_gold else None)
+        yield table

@@ -1,0 +1,113 @@
+"""From result cells to leaderboard entries: gaps to gold per seed, mean and spread over
+seeds, ranks within each task.
+
+- gap to gold of metric m in one seed: |m - m_gold| with gold the cell's ``gold_method``
+  on the same task and seed (retrain, or retrain+rw for REWEIGHT variants).
+- ``speedup_vs_gold`` = gold's unlearn_seconds / the method's, per seed.
+- ``avg_gap`` = mean over AVG_GAP_COMPONENTS of the per-seed gaps (REFERENCE §5's Avg. Gap,
+  over the components the scorecard has), the ranking key: lower is better.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from typing import Any, Iterable
+
+from benchmark.leaderboard import SCHEMA_VERSION, Entry, Leaderboard, Ranking, Stat
+from benchmark.metrics import speedup
+
+AVG_GAP_COMPONENTS = ["retain_acc", "forget_acc", "test_acc", "forget_group_test_acc"]
+RANKING = Ranking(
+    key="avg_gap",
+    order="ascending",
+    components=AVG_GAP_COMPONENTS,
+    description="mean over the components of |metric - gold metric|, per seed, then averaged over seeds",
+)
+
+
+def _number(v: Any) -> float:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v is not None else math.nan
+
+
+def stat(values: Iterable[float]) -> Stat:
+    xs = [v for v in values if math.isfinite(v)]
+    if not xs:
+        return Stat(math.nan, math.nan, 0)
+    return Stat(statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0, len(xs))
+
+
+def seed_scores(cell: dict[str, Any], gold: dict[str, Any] | None) -> tuple[dict[str, float], dict[str, float]]:
+    """(metrics, gaps to gold) of one cell, with the gold-derived metrics filled in."""
+    metrics = {k: _number(v) for k, v in cell["metrics"].items()}
+    if gold is None or cell.get("is_gold"):
+        if cell.get("is_gold"):
+            metrics["speedup_vs_gold"] = 1.0
+        return metrics, {}
+    gold_metrics = {k: _number(v) for k, v in gold["metrics"].items()}
+    metrics["speedup_vs_gold"] = _number(speedup(metrics["unlearn_seconds"], gold_metrics["unlearn_seconds"]))
+    gold_metrics["speedup_vs_gold"] = 1.0
+    gaps = {k: abs(v - gold_metrics[k]) for k, v in metrics.items() if k in gold_metrics}
+    parts = [gaps.get(c, math.nan) for c in AVG_GAP_COMPONENTS]
+    metrics["avg_gap"] = statistics.fmean(parts) if all(math.isfinite(p) for p in parts) else math.nan
+    return metrics, gaps
+
+
+def _task_order(task: dict[str, Any]) -> tuple:
+    """Tasks of a dataset side by side, by forget group and size, skew rising ('uniform' first)."""
+    skew = -1.0 if task["skew"] == "uniform" else float(task["skew"])
+    return (task["dataset"], task["forget_group"], task["forget_size"], skew, task["id"])
+
+
+def _competition_ranks(values: list[float]) -> list[int | None]:
+    order = sorted((v, i) for i, v in enumerate(values) if math.isfinite(v))
+    ranks: list[int | None] = [None] * len(values)
+    for position, (v, i) in enumerate(order):
+        ranks[i] = position + 1 if position == 0 or v != order[position - 1][0] else ranks[order[position - 1][1]]
+    return ranks
+
+
+def score(cells: list[dict[str, Any]], versions: dict[str, str] | None = None) -> Leaderboard:
+    """Aggregate result cells into a leaderboard."""
+    by_key = {(c["task"]["id"], c["method"], c["seed"]): c for c in cells}
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    tasks: dict[str, dict[str, Any]] = {}
+    for c in sorted(cells, key=lambda c: (_task_order(c["task"]), not c.get("is_gold"), c["method"], c["seed"])):
+        grouped[(c["task"]["id"], c["method"])].append(c)
+        tasks.setdefault(c["task"]["id"], c["task"])
+
+    entries: list[Entry] = []
+    for (task_id, method), runs in grouped.items():
+        per_seed, gaps = [], []
+        for c in runs:
+            gold = by_key.get((task_id, c.get("gold_method"), c["seed"]))
+            m, g = seed_scores(c, gold)
+            per_seed.append(m)
+            gaps.append(g)
+        names = sorted({k for m in per_seed for k in m})
+        gap_names = sorted({k for g in gaps for k in g})
+        first = runs[0]
+        entries.append(
+            Entry(
+                method=method,
+                task=task_id,
+                metrics={k: stat(m.get(k, math.nan) for m in per_seed) for k in names},
+                gap_to_gold={k: stat(g.get(k, math.nan) for g in gaps).mean for k in gap_names},
+                rank=None,
+                is_gold=bool(first.get("is_gold")),
+                gold=first.get("gold_method"),
+                seeds=[c["seed"] for c in runs],
+                hparams=first.get("hparams", {}),
+            )
+        )
+    ranked: list[Entry] = []
+    for task_id in tasks:
+        rows = [e for e in entries if e.task == task_id]
+        scored = [e for e in rows if not e.is_gold]
+        keys = [e.metrics.get(RANKING.key, Stat(math.nan, math.nan, 0)).mean for e in scored]
+        ranks = dict(zip((id(e) for e in scored), _competition_ranks(keys)))
+        for e in rows:
+            ranked.append(Entry(**{**e.__dict__, "rank": ranks.get(id(e))}))
+    ranked.sort(key=lambda e: (list(tasks).index(e.task), not e.is_gold, e.rank or math.inf, e.method))
+    return Leaderboard(SCHEMA_VERSION, RANKING, list(tasks.values()), ranked, versions or {})

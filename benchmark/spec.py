@@ -1,0 +1,152 @@
+"""The run specification: what to run, where, and with which settings.
+
+It comes from an optional YAML config file (``--config``) with CLI flags taking precedence::
+
+    methods: [original, retrain, finetune, finetune+rw, my_method.py:MyMethod]
+    tasks: [shapes, "shapes:skew=0.7"]
+    seeds: [0, 1, 2]
+    out: runs                 # result files and the model cache
+    leaderboard: leaderboard  # leaderboard.json, leaderboard.md, index.html
+    hparams: {finetune: {epochs: 2, lr: 0.005}}
+    datasets: {shapes: {n_train: 400}}     # settings for a task suite's dataset
+    recipe: {epochs: 6}                    # overrides every dataset's training recipe
+    model: {backbone: test_vit}            # overrides every dataset's model
+    runtime: {accelerator: auto, devices: 1, precision: auto}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmark.errors import BenchmarkError
+from benchmark.model import ModelSpec
+from benchmark.registry import MethodRef, default_tasks, gold_method, load_method, load_tasks, method_names
+from benchmark.runtime import Runtime
+from benchmark.task import Task
+from benchmark.training import Recipe
+
+DEFAULT_SEEDS = (0, 1, 2)
+KEYS = ("methods", "tasks", "seeds", "out", "leaderboard", "hparams", "datasets", "recipe", "model", "runtime")
+
+
+@dataclass
+class Spec:
+    methods: list[MethodRef]
+    tasks: list[Task]
+    seeds: list[int]
+    out: Path = Path("runs")
+    leaderboard: Path = Path("leaderboard")
+    hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    recipe: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
+    runtime: Runtime = Runtime()
+
+    def recipe_for(self, task: Task) -> Recipe:
+        return _replace(task.source.recipe, self.recipe, "recipe")
+
+    def model_for(self, task: Task) -> ModelSpec:
+        return _replace(task.source.model, self.model, "model")
+
+    def hparams_for(self, method: MethodRef) -> dict[str, Any]:
+        """User overrides for a method: those given for its base name, then for the exact name."""
+        return {**self.hparams.get(method.base_name, {}), **self.hparams.get(method.name, {})}
+
+
+def _replace(obj: Any, changes: dict[str, Any], what: str) -> Any:
+    names = {f.name for f in dataclasses.fields(obj)}
+    unknown = sorted(set(changes) - names)
+    if unknown:
+        raise BenchmarkError(f"unknown {what} setting {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+    try:
+        return dataclasses.replace(obj, **changes)
+    except (TypeError, ValueError) as err:
+        raise BenchmarkError(f"bad {what} settings {changes}: {err}") from None
+
+
+def read_config(path: str | Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    file = Path(path)
+    if not file.is_file():
+        raise BenchmarkError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise BenchmarkError(f"config file {path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise BenchmarkError(f"config file {path} must hold a mapping of settings")
+    unknown = sorted(set(data) - set(KEYS))
+    if unknown:
+        raise BenchmarkError(f"config file {path}: unknown setting {', '.join(unknown)}; known: {', '.join(KEYS)}")
+    return data
+
+
+def _as_list(value: Any, what: str) -> list:
+    if isinstance(value, str):
+        return [v for v in (p.strip() for p in value.split(",")) if v]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise BenchmarkError(f"{what} must be a list, not {value!r}")
+
+
+def _mapping(value: Any, what: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BenchmarkError(f"{what} must be a mapping, not {value!r}")
+    return value
+
+
+def _seeds(value: Any) -> list[int]:
+    seeds = _as_list(value, "seeds")
+    try:
+        out = [int(s) for s in seeds]
+    except (TypeError, ValueError):
+        raise BenchmarkError(f"seeds must be whole numbers, not {seeds!r}") from None
+    if not out or any(s < 0 for s in out) or len(set(out)) != len(out):
+        raise BenchmarkError(f"seeds must be distinct whole numbers >= 0, not {seeds!r}")
+    return out
+
+
+def with_golds(methods: list[MethodRef]) -> list[MethodRef]:
+    """The methods, gold references first: every scored method needs its gold in the run."""
+    needed = {m.reweight for m in methods if not m.cls.is_gold}
+    golds = [gold_method(rw) for rw in sorted(needed)]
+    seen: dict[str, MethodRef] = {}
+    for m in [*golds, *[m for m in methods if m.cls.is_gold], *methods]:
+        seen.setdefault(m.name, m)
+    return sorted(seen.values(), key=lambda m: not m.cls.is_gold)
+
+
+def build_spec(config: dict[str, Any], **flags: Any) -> Spec:
+    """Merge a config mapping with CLI flags (flags that are not None win)."""
+    merged = {**config, **{k: v for k, v in flags.items() if v is not None}}
+    datasets = _mapping(merged.get("datasets"), "datasets")
+    method_names_ = _as_list(merged.get("methods") or method_names(), "methods")
+    methods = with_golds([load_method(str(m)) for m in method_names_])
+    task_specs = merged.get("tasks")
+    if task_specs:
+        tasks = [t for spec in _as_list(task_specs, "tasks") for t in load_tasks(str(spec), datasets)]
+    else:
+        tasks = default_tasks(datasets)
+    if not tasks:
+        raise BenchmarkError("no tasks selected")
+    tasks = list({t.id: t for t in tasks}.values())
+    hparams = _mapping(merged.get("hparams"), "hparams")
+    runtime = _replace(Runtime(), _mapping(merged.get("runtime"), "runtime"), "runtime")
+    return Spec(
+        methods=methods,
+        tasks=tasks,
+        seeds=_seeds(merged.get("seeds", list(DEFAULT_SEEDS))),
+        out=Path(merged.get("out") or "runs"),
+        leaderboard=Path(merged.get("leaderboard") or "leaderboard"),
+        hparams={str(k): _mapping(v, f"hparams of {k}") for k, v in hparams.items()},
+        recipe=_mapping(merged.get("recipe"), "recipe"),
+        model=_mapping(merged.get("model"), "model"),
+        runtime=runtime,
+    )

@@ -1,0 +1,18 @@
+"""Original: the model as trained, unchanged."""
+
+from __future__ import annotations
+
+from benchmark.method import UnlearningMethod
+
+
+class Original(UnlearningMethod):
+    """theta = theta_0. Forgets nothing: the lower bound on forgetting, the upper bound on utility."""
+
+    description = "the original model, unchanged (no unlearning)"
+    paper = "baseline"
+
+    def __init__(self, model, original, data, *, epochs: int = 0, **common) -> None:
+        super().__init__(model, original, data, epochs=epochs, **common)
+
+    def trainer_arguments(self) -> dict:
+        return {"max_epochs": 0}

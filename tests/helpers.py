@@ -1,0 +1,30 @@
+"""Building and running one method on a tiny task, outside the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+from benchmark.evaluate import predict_probs
+from benchmark.runner import Cell, Runner
+from benchmark.spec import build_spec
+from tests.conftest import TINY
+
+
+def tiny_runner(tmp_path: Path, methods: list[str], **config) -> Runner:
+    spec = build_spec({**TINY, "out": str(tmp_path / "runs"), **config}, methods=methods, tasks=["shapes/g2-r0.9-skew1.0"])
+    return Runner(spec)
+
+
+def cell(runner: Runner, name: str) -> Cell:
+    return next(c for c in runner.plan() if c.method.name == name)
+
+
+def forget_loss(model: torch.nn.Module, method) -> float:
+    """Mean CE of ``model`` on the method's forget rows (eval mode, no augmentation)."""
+    data = method.data
+    x, y = data.dataset.train.x[data.forget_idx], data.dataset.train.y[data.forget_idx]
+    probs = predict_probs(model, x)
+    return F.nll_loss(probs.clamp_min(1e-12).log(), y).item()

@@ -1,0 +1,180 @@
+"""The CLI end to end on a tiny configuration, and its answers to bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import read_json
+
+PLUGIN = '''
+from torch.nn import functional as F
+from benchmark import UnlearningMethod
+
+class SmoothFinetune(UnlearningMethod):
+    description = "fine-tune on R with label smoothing"
+    def __init__(self, model, original, data, *, smoothing: float = 0.1, epochs: int = 1, **common):
+        super().__init__(model, original, data, epochs=epochs, **common)
+    def train_dataloader(self):
+        return self.loader("retain")
+    def training_step(self, batch, batch_idx):
+        return F.cross_entropy(self.model(batch.x), batch.y, label_smoothing=self.hparams.smoothing)
+
+class Broken(UnlearningMethod):
+    def __init__(self, model, original, data, *, epochs: int = 1, **common):
+        super().__init__(model, original, data, epochs=epochs, **common)
+    def train_dataloader(self):
+        return self.loader("forget")
+    def training_step(self, batch, batch_idx):
+        raise RuntimeError("boom")
+
+class NotAMethod:
+    pass
+'''
+
+
+@pytest.fixture
+def plugin(tmp_path: Path) -> Path:
+    path = tmp_path / "my_method.py"
+    path.write_text(PLUGIN)
+    return path
+
+
+@pytest.mark.slow
+def test_tiny_benchmark_end_to_end(cli, tiny_config, plugin):
+    code, out, err = cli("run", "--config", str(tiny_config), "--methods", "original", "finetune", "neggrad",
+                         "random_label", f"{plugin}:SmoothFinetune")
+    assert code == 0, err
+    board = read_json(Path("leaderboard/leaderboard.json"))
+    assert board["schema_version"] == 1
+    assert [t["skew"] for t in sorted(board["tasks"], key=lambda t: str(t["skew"]))] == [0.5, 1.0, "uniform"]
+    methods = {"original", "finetune", "neggrad", "random_label", "SmoothFinetune", "retrain"}
+    for t in board["tasks"]:
+        entries = [e for e in board["entries"] if e["task"] == t["id"]]
+        assert {e["method"] for e in entries} == methods  # the gold was added
+        for e in entries:
+            for name in ("retain_acc", "forget_acc", "test_acc", "worst_group_acc", "forget_group_test_acc",
+                         "unlearn_seconds", "speedup_vs_gold", "group_acc/2"):
+                assert e["metrics"][name]["n"] == 1
+            assert e["rank"] is None if e["method"] == "retrain" else e["rank"] >= 1
+            assert e["method"] == "retrain" or "test_acc" in e["gap_to_gold"]
+    results = sorted(Path("runs/results").rglob("seed-0.json"))
+    assert len(results) == 18 and len(list(Path("runs/results").rglob("*.preds.npz"))) == 18
+    cell = read_json(Path("runs/results/shapes/g2-r0.9-skew1.0/SmoothFinetune/seed-0.json"))
+    assert cell["hparams"]["smoothing"] == 0.1 and cell["task"]["forget_group"] == 2
+    assert Path("leaderboard/leaderboard.md").exists() and Path("leaderboard/index.html").exists()
+
+    # a second run reuses every result file and gives the same leaderboard
+    code, out, _ = cli("run", "--config", str(tiny_config), "--methods", "original", "finetune", "neggrad",
+                       "random_label", f"{plugin}:SmoothFinetune")
+    assert code == 0 and "0 cells run, 18 reused" in out.replace("\n", " ")
+    assert read_json(Path("leaderboard/leaderboard.json"))["entries"] == board["entries"]
+
+    # the leaderboard is rebuilt from the result files alone
+    Path("leaderboard/leaderboard.json").unlink()
+    code, out, _ = cli("leaderboard", "--runs", "runs", "--leaderboard", "rebuilt")
+    assert code == 0
+    assert read_json(Path("rebuilt/leaderboard.json"))["entries"] == board["entries"]
+
+
+@pytest.mark.slow
+def test_same_spec_and_seed_give_the_same_numbers(cli, tiny_config):
+    args = ["run", "--config", str(tiny_config), "--methods", "finetune", "--tasks", "shapes/g2-r0.9-skew1.0"]
+    assert cli(*args, "--out", "a", "--leaderboard", "la")[0] == 0
+    assert cli(*args, "--out", "b", "--leaderboard", "lb")[0] == 0
+    for method in ("retrain", "finetune"):
+        a = read_json(Path(f"a/results/shapes/g2-r0.9-skew1.0/{method}/seed-0.json"))
+        b = read_json(Path(f"b/results/shapes/g2-r0.9-skew1.0/{method}/seed-0.json"))
+        strip = lambda m: {k: v for k, v in m.items() if k not in ("unlearn_seconds", "speedup_vs_gold")}
+        assert strip(a["metrics"]) == strip(b["metrics"])
+
+
+@pytest.mark.slow
+def test_a_failing_method_loses_nothing_else(cli, tiny_config, plugin):
+    code, out, err = cli("run", "--config", str(tiny_config), "--tasks", "shapes/g2-r0.9-skew1.0",
+                         "--methods", "original", f"{plugin}:Broken")
+    assert code == 1
+    assert "Broken" in err and "RuntimeError: boom" in err and "Traceback" not in err + out
+    board = read_json(Path("leaderboard/leaderboard.json"))
+    assert {e["method"] for e in board["entries"]} == {"original", "retrain"}
+
+
+def one_line_error(cli, *args):
+    code, out, err = cli(*args)
+    assert code != 0
+    assert "Traceback" not in out + err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def test_unknown_method(cli):
+    assert "unknown method 'nope'" in one_line_error(cli, "run", "--methods", "nope")
+
+
+def test_unknown_task(cli):
+    assert "unknown task suite 'nope'" in one_line_error(cli, "run", "--tasks", "nope")
+    assert "unknown task 'shapes/nope'" in one_line_error(cli, "run", "--tasks", "shapes/nope")
+
+
+def test_missing_plugin_file(cli):
+    assert "plugin file not found" in one_line_error(cli, "run", "--methods", "missing.py:Thing")
+
+
+def test_plugin_without_the_class(cli, plugin):
+    assert "has no 'Nothing'" in one_line_error(cli, "run", "--methods", f"{plugin}:Nothing")
+
+
+def test_plugin_class_that_is_not_a_method(cli, plugin):
+    assert "not an UnlearningMethod" in one_line_error(cli, "run", "--methods", f"{plugin}:NotAMethod")
+
+
+def test_plugin_that_does_not_import(cli, tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("import not_a_module_anywhere\n")
+    assert "failed to import" in one_line_error(cli, "run", "--methods", f"{bad}:X")
+
+
+@pytest.mark.parametrize("skew", ["1.5", "-0.2", "abc"])
+def test_skew_outside_unit_interval(cli, skew):
+    assert "skew must be" in one_line_error(cli, "run", "--tasks", f"shapes:skew={skew}")
+
+
+def test_bad_config_values(cli, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("methods: [finetune]\nhparams: {finetune: {lrr: 1}}\n")
+    assert "no hyper-parameter 'lrr'" in one_line_error(cli, "run", "--config", str(cfg))
+    cfg.write_text("colour: red\n")
+    assert "unknown setting colour" in one_line_error(cli, "run", "--config", str(cfg))
+    cfg.write_text("seeds: [a]\n")
+    assert "seeds must be" in one_line_error(cli, "run", "--config", str(cfg))
+    cfg.write_text("tasks: [shapes]\n  bad: [\n")
+    assert "not valid YAML" in one_line_error(cli, "run", "--config", str(cfg))
+    assert "config file not found" in one_line_error(cli, "run", "--config", "nowhere.yaml")
+
+
+def test_forget_set_larger_than_the_group(cli, tiny_config):
+    line = one_line_error(cli, "run", "--config", str(tiny_config), "--tasks", "shapes:forget_size=100000")
+    assert "forget size" in line or "only" in line
+
+
+def test_leaderboard_without_results(cli):
+    assert "no results" in one_line_error(cli, "leaderboard", "--runs", "empty")
+
+
+def test_list(cli):
+    code, out, _ = cli("list", "methods")
+    assert code == 0 and all(m in out for m in ("original", "retrain", "finetune", "neggrad", "random_label"))
+    code, out, _ = cli("list", "tasks")
+    assert code == 0 and "shapes/g2-r0.9-skew1.0" in out
+
+
+def test_console_script_and_help():
+    script = str(Path(sys.executable).parent / "unlearn-bench")
+    for args in (["--help"], ["run", "--help"], ["list", "--help"], ["leaderboard", "--help"]):
+        done = subprocess.run([script, *args], capture_output=True, text=True)
+        assert done.returncode == 0 and "usage: unlearn-bench" in done.stdout
+    done = subprocess.run([script, "run", "--methods", "nope"], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.startswith("error: unknown method") and "Traceback" not in done.stderr

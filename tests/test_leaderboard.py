@@ -1,0 +1,49 @@
+import json
+
+import pytest
+
+from benchmark.errors import BenchmarkError
+from benchmark.leaderboard import Leaderboard, validate
+from benchmark.render import to_html, to_markdown, write_views
+from benchmark.scoring import score
+from tests.test_scoring import CELLS
+
+
+def board_json():
+    return score(CELLS).to_json()
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        lambda d: d.pop("entries"),
+        lambda d: d.update(schema_version=99),
+        lambda d: d["entries"][0].pop("rank"),
+        lambda d: d["entries"][0].update(task="nope"),
+        lambda d: d["entries"][0]["metrics"].update(test_acc={"mean": 1}),
+        lambda d: d["tasks"][0].pop("skew"),
+    ],
+)
+def test_schema_rejects_broken_files(breakage):
+    data = board_json()
+    breakage(data)
+    with pytest.raises(BenchmarkError, match="schema"):
+        validate(data)
+
+
+def test_views_come_from_the_json(tmp_path):
+    paths = write_views(score(CELLS), tmp_path)
+    assert [p.name for p in paths] == ["leaderboard.json", "leaderboard.md", "index.html"]
+    stored = Leaderboard.load(paths[0])
+    md, page = paths[1].read_text(), paths[2].read_text()
+    assert md == to_markdown(stored) and page == to_html(stored)
+    assert "| gold | retrain |" in md and "| 1 | ga |" in md
+    assert "<table>" in page and "ft+rw" in page
+    assert json.loads(paths[0].read_text())["schema_version"] == 1
+
+
+def test_nan_is_written_as_null(tmp_path):
+    board = score([CELLS[2]])  # no gold: avg gap undefined, speed-up undefined
+    board.save(tmp_path / "lb.json")
+    text = (tmp_path / "lb.json").read_text()
+    assert "NaN" not in text

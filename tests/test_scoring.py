@@ -1,0 +1,82 @@
+import math
+
+import pytest
+
+from benchmark.leaderboard import Leaderboard
+from benchmark.scoring import AVG_GAP_COMPONENTS, score, seed_scores
+
+TASK = {"id": "toy/g2-n10-skew1.0", "dataset": "toy", "forget_group": 2, "forget_size": 10, "skew": 1.0}
+
+
+def cell(method, seed, secs, ra, fa, ta, ga, gold="retrain", is_gold=False, reweight=False):
+    return {
+        "method": method, "seed": seed, "task": TASK, "is_gold": is_gold, "reweight": reweight,
+        "gold_method": gold,
+        "metrics": {"retain_acc": ra, "forget_acc": fa, "test_acc": ta, "forget_group_test_acc": ga,
+                    "unlearn_seconds": secs},
+    }
+
+
+CELLS = [
+    cell("retrain", 0, 100.0, 90, 50, 80, 40, is_gold=True),
+    cell("retrain", 1, 120.0, 92, 52, 82, 44, is_gold=True),
+    cell("ft", 0, 10.0, 94, 60, 80, 40),   # gaps 4, 10, 0, 0 -> 3.5
+    cell("ft", 1, 12.0, 92, 50, 84, 44),   # gaps 0, 2, 2, 0 -> 1.0
+    cell("ga", 0, 1.0, 90, 50, 80, 40),    # gaps 0 -> 0
+    cell("ga", 1, 1.0, 92, 52, 82, 48),    # gaps 0,0,0,4 -> 1.0
+    cell("retrain+rw", 0, 100.0, 90, 50, 80, 60, is_gold=True, gold="retrain+rw", reweight=True),
+    cell("ft+rw", 0, 10.0, 90, 50, 80, 50, gold="retrain+rw", reweight=True),  # gaps 0,0,0,10 -> 2.5
+]
+
+
+def entry(board, method):
+    return next(e for e in board.entries if e.method == method)
+
+
+def test_gaps_and_avg_gap_by_hand():
+    m, gaps = seed_scores(CELLS[2], CELLS[0])
+    assert gaps["retain_acc"] == 4 and gaps["forget_acc"] == 10
+    assert m["avg_gap"] == pytest.approx(3.5)
+    assert m["speedup_vs_gold"] == pytest.approx(10.0)
+
+
+def test_aggregation_over_seeds():
+    board = score(CELLS)
+    ft = entry(board, "ft")
+    assert ft.metrics["avg_gap"].mean == pytest.approx(2.25)
+    assert ft.metrics["avg_gap"].std == pytest.approx(math.sqrt(((3.5 - 2.25) ** 2 + (1 - 2.25) ** 2) / 1))
+    assert ft.metrics["avg_gap"].n == 2
+    assert ft.metrics["retain_acc"].mean == 93
+    assert ft.gap_to_gold["forget_acc"] == pytest.approx(6.0)
+    assert ft.metrics["speedup_vs_gold"].mean == pytest.approx(10.0)
+    assert ft.seeds == [0, 1]
+
+
+def test_ranks_and_gold_rows():
+    board = score(CELLS)
+    assert entry(board, "ga").rank == 1          # avg gap 0.5
+    assert entry(board, "ft").rank == 2          # 2.25
+    assert entry(board, "ft+rw").rank == 3       # 2.5, against RW-retrain
+    assert entry(board, "retrain").rank is None and entry(board, "retrain").is_gold
+    assert entry(board, "retrain").gap_to_gold == {}
+    assert entry(board, "ft+rw").gold == "retrain+rw"
+    assert board.ranking.components == AVG_GAP_COMPONENTS
+
+
+def test_ties_share_a_rank():
+    cells = [CELLS[0], cell("a", 0, 1.0, 91, 50, 80, 40), cell("b", 0, 1.0, 89, 50, 80, 40)]
+    board = score(cells)
+    assert entry(board, "a").rank == entry(board, "b").rank == 1
+
+
+def test_missing_gold_leaves_entry_unranked():
+    board = score([CELLS[2]])
+    assert entry(board, "ft").rank is None
+    assert "avg_gap" not in entry(board, "ft").metrics
+
+
+def test_json_round_trip_and_validation(tmp_path):
+    board = score(CELLS, {"torch": "x"})
+    board.save(tmp_path / "lb.json")
+    again = Leaderboard.load(tmp_path / "lb.json")
+    assert again.to_json() == board.to_json()
