@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--accelerator", help="cpu, gpu or auto (default: auto)")
     run.add_argument("--devices", help="devices per job, as Lightning takes them (default: 1)")
     run.add_argument("--precision", help="Lightning precision, or auto: bf16-mixed on GPU, 32-true on CPU")
+    run.add_argument("--workers", help="cells run at once in worker processes: a number, or auto (one per GPU; up to 4 on the CPU)")
 
     listing = commands.add_parser("list", help="list registered methods or tasks", description="List registered methods or tasks.")
     listing.add_argument("what", choices=["methods", "tasks"])
@@ -60,6 +61,7 @@ def _runtime_flags(args: argparse.Namespace, config: dict) -> dict | None:
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from benchmark.pool import default_workers, run_pool
     from benchmark.render import rich_tables, write_views
     from benchmark.runner import Runner, versions
     from benchmark.scoring import score
@@ -74,6 +76,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         out=args.out,
         leaderboard=args.leaderboard,
         runtime=_runtime_flags(args, config),
+        workers=args.workers,
     )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
@@ -87,11 +90,16 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         runner.validate()
         plan = runner.plan()
         progress.update(overall, total=len(plan))
-        outcomes = []
-        for cell in plan:
-            progress.update(overall, description=f"cells ({cell.label})")
-            outcomes.append(runner.execute(cell))
-            progress.advance(overall)
+        workers = min(len(plan), spec.workers or default_workers(spec.runtime.uses_cuda))
+        if workers > 1:
+            progress.update(current, description=f"  {workers} worker processes")
+            outcomes = run_pool(runner, plan, workers, lambda outcome: progress.advance(overall))
+        else:
+            outcomes = []
+            for cell in plan:
+                progress.update(overall, description=f"cells ({cell.label})")
+                outcomes.append(runner.execute(cell))
+                progress.advance(overall)
         progress.update(overall, description="cells")
         progress.update(current, visible=False)
 

@@ -103,6 +103,22 @@ class _Rows(Dataset):
         return Batch(s.x[idx], s.y[idx], s.a[idx], self.groups[idx], idx)
 
 
+class Passes:
+    """Full passes over several loaders, one after the other, as one epoch: yields
+    (name, batch) pairs. Lightning's fit loop has no sequential mode of its own."""
+
+    def __init__(self, loaders: dict[str, DataLoader]) -> None:
+        self.loaders = loaders
+
+    def __iter__(self):
+        for name, loader in self.loaders.items():
+            for batch in loader:
+                yield name, batch
+
+    def __len__(self) -> int:
+        return sum(len(loader) for loader in self.loaders.values())
+
+
 def _keep_batch(batch: Batch) -> Batch:
     return batch
 

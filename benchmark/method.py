@@ -26,10 +26,14 @@ Writing one::
 from __future__ import annotations
 
 import inspect
-from typing import Any, ClassVar
+import math
+from typing import Any, ClassVar, Iterator
 
+from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader
 
+from benchmark.augment import to_unit_float
+from benchmark.data import Batch, Passes
 from benchmark.errors import BenchmarkError
 from benchmark.model import Classifier
 from benchmark.task import TaskData
@@ -51,6 +55,10 @@ class UnlearningMethod(TrainingModule):
     is_gold: ClassVar[bool] = False
     #: per-dataset defaults: {dataset name: {hyper-parameter: value}}
     dataset_overrides: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: whether it trains on the retain set (only then does REWEIGHT, ``+rw``, mean anything)
+    reads_retain: ClassVar[bool] = True
+    #: whether the default benchmark also runs its ``+rw`` variant
+    rw_in_default: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -82,9 +90,21 @@ class UnlearningMethod(TrainingModule):
         self.data = data
 
     def train(self, mode: bool = True) -> UnlearningMethod:
+        """Train mode, except for modules whose parameters are all frozen (the original, a
+        teacher, frozen blocks): they stay in eval mode, so their BatchNorm statistics never move."""
         super().train(mode)
-        self.original.eval()  # the original is a fixed reference: BatchNorm stats never move
+        for module in self.modules():
+            params = list(module.parameters(recurse=False))
+            if params and not any(p.requires_grad for p in params):
+                module.eval()
         return self
+
+    def batches(self, part: str, batch_size: int | None = None, shuffle: bool = False) -> Iterator[Batch]:
+        """Batches of ``part`` on this module's device, x as float in [0, 1], no augmentation:
+        for work done outside the Trainer (``unlearn`` hooks, estimators)."""
+        for batch in self.loader(part, batch_size, shuffle=shuffle):
+            batch = Batch(*(t.to(self.device, non_blocking=True) for t in batch))
+            yield batch._replace(x=to_unit_float(batch.x))
 
     def loader(self, part: str, batch_size: int | None = None, shuffle: bool = True) -> DataLoader:
         """A loader over ``part`` ('retain', 'forget', 'train', ...); the retain part is
@@ -92,6 +112,20 @@ class UnlearningMethod(TrainingModule):
         return self.data.loader(
             part, batch_size or self.hparams.batch_size, shuffle=shuffle, reweight=bool(self.hparams.reweight)
         )
+
+    def forget_and_retain(self, steps: int | None = None) -> CombinedLoader:
+        """Pairs of batches {"forget", "retain"}: retain batches of ``batch_size`` and forget
+        batches sized so that ``steps`` steps (default: one epoch of R) cover F once, so F and
+        R are mixed in proportion, as one stream over F ∪ R would mix them."""
+        retain = self.loader("retain")
+        steps = steps or math.ceil(len(self.data.retain_idx) / self.hparams.batch_size)
+        forget = self.loader("forget", batch_size=math.ceil(len(self.data.forget_idx) / max(1, steps)))
+        return CombinedLoader({"forget": forget, "retain": retain}, "max_size_cycle")
+
+    def forget_then_retain(self, forget_batch_size: int | None = None) -> Passes:
+        """A pass over F, then a pass over R, every epoch; ``training_step`` receives
+        (part, batch) pairs with part "forget" or "retain"."""
+        return Passes({"forget": self.loader("forget", forget_batch_size), "retain": self.loader("retain")})
 
     def unlearn(self) -> None:
         """Work done before (or instead of) training; the default does nothing."""
@@ -113,6 +147,12 @@ def default_hparams(cls: type[UnlearningMethod]) -> dict[str, Any]:
             if p.default is not inspect.Parameter.empty:
                 found[p.name] = p.default
     return found
+
+
+def reweights(cls: type[UnlearningMethod], dataset: str, overrides: dict[str, Any]) -> bool:
+    """Whether the method runs with REWEIGHT on this dataset (its defaults, then overrides)."""
+    chosen = {**default_hparams(cls), **cls.dataset_overrides.get(dataset, {}), **overrides}
+    return bool(chosen.get("reweight", False))
 
 
 def resolve_hparams(

@@ -58,6 +58,27 @@ class Classifier(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.logits(x)
 
+    def stages(self) -> list[str]:
+        """The backbone's stages in order (timm's feature_info modules that hold parameters),
+        as module names under ``backbone``: ResNet layer1..layer4, ViT blocks.0..blocks.N."""
+        modules = dict(self.backbone.named_modules())
+        names = [info["module"] for info in getattr(self.backbone, "feature_info", [])]
+        return [n for n in names if n in modules and any(True for _ in modules[n].parameters())]
+
+    def tail_parameters(self, k: int) -> list[str]:
+        """Names of the parameters of the last ``k`` stages and of everything after them
+        (final norms, the head): CF-k's and EU-k's "last k blocks". k = 0 is the head part only."""
+        names = [n for n, _ in self.named_parameters()]
+        stages = self.stages()
+        if not 0 <= k <= len(stages):
+            raise ValueError(f"k must be between 0 and the {len(stages)} stages of {self.spec.backbone}, not {k}")
+        if k == 0:
+            after_last = f"backbone.{stages[-1]}." if stages else None
+            last = max((i for i, n in enumerate(names) if after_last and n.startswith(after_last)), default=-1)
+            return names[last + 1 :]
+        first = next(i for i, n in enumerate(names) if n.startswith(f"backbone.{stages[-k]}."))
+        return names[first:]
+
 
 def build_model(spec: ModelSpec, num_classes: int, seed: int) -> Classifier:
     """A freshly initialised model; the same (spec, classes, seed) gives the same weights."""

@@ -45,10 +45,16 @@ class MethodRef:
     cls: type[UnlearningMethod]
     reweight: bool = False
     source: str = ""
+    given: str = ""  # the string it was loaded from
 
     @property
     def base_name(self) -> str:
         return self.name.removesuffix(REWEIGHT_SUFFIX)
+
+    def __reduce__(self):
+        # Pickled by name, so that worker processes load the class themselves (a class from
+        # a plugin file lives in a module only this process has).
+        return load_method, (self.given,)
 
 
 def method_names() -> list[str]:
@@ -70,12 +76,24 @@ def load_method(spec: str) -> MethodRef:
         path, class_name = base.rsplit(":", 1)
         cls = _check_method_class(load_from_file(path, class_name), spec)
         name = getattr(cls, "name", None) or class_name
-        return MethodRef(name + (REWEIGHT_SUFFIX if reweight else ""), cls, reweight, f"{path}:{class_name}")
+        return _checked(MethodRef(name + (REWEIGHT_SUFFIX if reweight else ""), cls, reweight, f"{path}:{class_name}", spec))
     eps = _entry_points(METHODS_GROUP)
     if base not in eps:
         raise BenchmarkError(f"unknown method {spec!r}; known: {', '.join(method_names())} (or FILE.py:CLASS)")
     cls = _check_method_class(_load(eps[base], "method"), f"method {base!r} ({eps[base].value})")
-    return MethodRef(spec, cls, reweight, eps[base].value)
+    return _checked(MethodRef(spec, cls, reweight, eps[base].value, spec))
+
+
+def _checked(ref: MethodRef) -> MethodRef:
+    if ref.reweight and not ref.cls.reads_retain:
+        raise BenchmarkError(f"{ref.name}: {ref.base_name} does not train on the retain set, so REWEIGHT (+rw) means nothing")
+    return ref
+
+
+def default_methods() -> list[str]:
+    """Every registered method, and the ``+rw`` variant of those that ask for it."""
+    names = method_names()
+    return names + [n + REWEIGHT_SUFFIX for n in names if getattr(_load_quietly(n), "rw_in_default", False)]
 
 
 def gold_method(reweight: bool) -> MethodRef:

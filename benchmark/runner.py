@@ -26,7 +26,7 @@ from benchmark.data import GroupDataset
 from benchmark.errors import BenchmarkError
 from benchmark.evaluate import predict_probs
 from benchmark.hashing import stable_hash
-from benchmark.method import UnlearningMethod, resolve_hparams
+from benchmark.method import UnlearningMethod, resolve_hparams, reweights
 from benchmark.metrics import compute_metrics, speedup
 from benchmark.model import Classifier, build_model, frozen_copy
 from benchmark.predictions import PARTS, Predictions
@@ -165,11 +165,16 @@ class Runner:
     def path(self, cell: Cell) -> Path:
         return cell_path(self.spec.out, cell.task.id, cell.method.name, cell.seed)
 
+    def reweights(self, cell: Cell) -> bool:
+        """Whether the cell's method runs with REWEIGHT (``+rw``, or its own defaults)."""
+        ref = cell.method
+        return ref.reweight or reweights(ref.cls, cell.task.source.name, self.spec.hparams_for(ref))
+
     def gold_name(self, cell: Cell) -> str:
         """The gold this cell is scored against: itself if gold, else the gold with its REWEIGHT setting."""
         if cell.method.cls.is_gold:
             return cell.method.name
-        golds = [m for m in self.spec.methods if m.cls.is_gold and m.reweight == cell.method.reweight]
+        golds = [m for m in self.spec.methods if m.cls.is_gold and m.reweight == self.reweights(cell)]
         return golds[0].name if golds else ""
 
     def task_data(self, task: Task, seed: int) -> TaskData:
@@ -202,7 +207,7 @@ class Runner:
         L.seed_everything(cell.seed, verbose=False)
         started = time.perf_counter()
         try:
-            method = self.build_method(cell)
+            method = self.build_method(cell).to(self.spec.runtime.device)
             method.unlearn()
             if method.trains():
                 _fit(self.spec, method, self.report, cell.label)
@@ -241,7 +246,7 @@ class Runner:
             "method": ref.name,
             "method_source": ref.source,
             "is_gold": ref.cls.is_gold,
-            "reweight": ref.reweight,
+            "reweight": self.reweights(cell),
             "gold_method": gold_name,
             "task": task.describe(dataset),
             "seed": seed,

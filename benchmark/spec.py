@@ -12,6 +12,7 @@ It comes from an optional YAML config file (``--config``) with CLI flags taking 
     recipe: {epochs: 6}                    # overrides every dataset's training recipe
     model: {backbone: test_vit}            # overrides every dataset's model
     runtime: {accelerator: auto, devices: 1, precision: auto}
+    workers: auto             # cells run at once: one per GPU, or up to 4 CPU processes
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ import yaml
 
 from benchmark.errors import BenchmarkError
 from benchmark.model import ModelSpec
-from benchmark.registry import MethodRef, default_tasks, gold_method, load_method, load_tasks, method_names
+from benchmark.method import reweights
+from benchmark.registry import MethodRef, default_methods, default_tasks, gold_method, load_method, load_tasks
 from benchmark.runtime import Runtime
 from benchmark.task import Task
 from benchmark.training import Recipe
 
 DEFAULT_SEEDS = (0, 1, 2)
-KEYS = ("methods", "tasks", "seeds", "out", "leaderboard", "hparams", "datasets", "recipe", "model", "runtime")
+KEYS = ("methods", "tasks", "seeds", "out", "leaderboard", "hparams", "datasets", "recipe", "model", "runtime", "workers")
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Spec:
     recipe: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
     runtime: Runtime = Runtime()
+    workers: int | None = None  # processes running cells at once; None: one per GPU, or up to 4 on the CPU
 
     def recipe_for(self, task: Task) -> Recipe:
         return _replace(task.source.recipe, self.recipe, "recipe")
@@ -53,8 +56,12 @@ class Spec:
         return _replace(task.source.model, self.model, "model")
 
     def hparams_for(self, method: MethodRef) -> dict[str, Any]:
-        """User overrides for a method: those given for its base name, then for the exact name."""
-        return {**self.hparams.get(method.base_name, {}), **self.hparams.get(method.name, {})}
+        return method_overrides(self.hparams, method)
+
+
+def method_overrides(hparams: dict[str, dict[str, Any]], method: MethodRef) -> dict[str, Any]:
+    """User overrides for a method: those given for its base name, then for the exact name."""
+    return {**hparams.get(method.base_name, {}), **hparams.get(method.name, {})}
 
 
 def _replace(obj: Any, changes: dict[str, Any], what: str) -> Any:
@@ -113,9 +120,15 @@ def _seeds(value: Any) -> list[int]:
     return out
 
 
-def with_golds(methods: list[MethodRef]) -> list[MethodRef]:
-    """The methods, gold references first: every scored method needs its gold in the run."""
-    needed = {m.reweight for m in methods if not m.cls.is_gold}
+def with_golds(methods: list[MethodRef], tasks: list[Task], hparams: dict[str, dict[str, Any]]) -> list[MethodRef]:
+    """The methods, gold references first: every scored method needs its gold in the run
+    (retrain, or retrain+rw for methods that run with REWEIGHT)."""
+    needed = {
+        m.reweight or reweights(m.cls, t.source.name, method_overrides(hparams, m))
+        for m in methods
+        if not m.cls.is_gold
+        for t in tasks
+    }
     golds = [gold_method(rw) for rw in sorted(needed)]
     seen: dict[str, MethodRef] = {}
     for m in [*golds, *[m for m in methods if m.cls.is_gold], *methods]:
@@ -127,8 +140,8 @@ def build_spec(config: dict[str, Any], **flags: Any) -> Spec:
     """Merge a config mapping with CLI flags (flags that are not None win)."""
     merged = {**config, **{k: v for k, v in flags.items() if v is not None}}
     datasets = _mapping(merged.get("datasets"), "datasets")
-    method_names_ = _as_list(merged.get("methods") or method_names(), "methods")
-    methods = with_golds([load_method(str(m)) for m in method_names_])
+    method_names_ = _as_list(merged.get("methods") or default_methods(), "methods")
+    methods = [load_method(str(m)) for m in method_names_]
     task_specs = merged.get("tasks")
     if task_specs:
         tasks = [t for spec in _as_list(task_specs, "tasks") for t in load_tasks(str(spec), datasets)]
@@ -137,7 +150,8 @@ def build_spec(config: dict[str, Any], **flags: Any) -> Spec:
     if not tasks:
         raise BenchmarkError("no tasks selected")
     tasks = list({t.id: t for t in tasks}.values())
-    hparams = _mapping(merged.get("hparams"), "hparams")
+    hparams = {str(k): _mapping(v, f"hparams of {k}") for k, v in _mapping(merged.get("hparams"), "hparams").items()}
+    methods = with_golds(methods, tasks, hparams)
     runtime = _replace(Runtime(), _mapping(merged.get("runtime"), "runtime"), "runtime")
     return Spec(
         methods=methods,
@@ -145,8 +159,21 @@ def build_spec(config: dict[str, Any], **flags: Any) -> Spec:
         seeds=_seeds(merged.get("seeds", list(DEFAULT_SEEDS))),
         out=Path(merged.get("out") or "runs"),
         leaderboard=Path(merged.get("leaderboard") or "leaderboard"),
-        hparams={str(k): _mapping(v, f"hparams of {k}") for k, v in hparams.items()},
+        hparams=hparams,
         recipe=_mapping(merged.get("recipe"), "recipe"),
         model=_mapping(merged.get("model"), "model"),
         runtime=runtime,
+        workers=_workers(merged.get("workers")),
     )
+
+
+def _workers(value: Any) -> int | None:
+    if value is None or value == "auto":
+        return None
+    try:
+        workers = int(value)
+    except (TypeError, ValueError):
+        workers = 0
+    if workers < 1:
+        raise BenchmarkError(f"workers must be a whole number >= 1 or 'auto', not {value!r}")
+    return workers

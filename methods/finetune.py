@@ -14,6 +14,7 @@ class Finetune(UnlearningMethod):
 
     description = "FT/CF: fine-tune on the retain set for a few epochs"
     paper = "Golatkar et al., CVPR 2020 (baseline); Warnecke et al., NDSS 2023"
+    rw_in_default = True
 
     def __init__(self, model, original, data, *, epochs: int = 3, lr: float = 0.01, **common) -> None:
         super().__init__(model, original, data, epochs=epochs, lr=lr, **common)

@@ -14,6 +14,7 @@ class NegGrad(UnlearningMethod):
 
     description = "GA/NegGrad: gradient ascent on the forget set"
     paper = "Golatkar et al., CVPR 2020; Thudi et al., EuroS&P 2022"
+    reads_retain = False
 
     def __init__(
         self, model, original, data, *, epochs: int = 2, lr: float = 0.002, batch_size: int = 32, **common

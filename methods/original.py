@@ -10,6 +10,7 @@ class Original(UnlearningMethod):
 
     description = "the original model, unchanged (no unlearning)"
     paper = "baseline"
+    reads_retain = False
 
     def __init__(self, model, original, data, *, epochs: int = 0, **common) -> None:
         super().__init__(model, original, data, epochs=epochs, **common)

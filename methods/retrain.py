@@ -19,6 +19,7 @@ class Retrain(UnlearningMethod):
 
     description = "retrain from scratch on the retain set with the original recipe (exact unlearning, the gold)"
     paper = "exact unlearning; RW-retrain: Group-robust Machine Unlearning (2025)"
+    rw_in_default = True
     is_gold = True
 
     def __init__(

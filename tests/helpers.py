@@ -13,8 +13,13 @@ from benchmark.spec import build_spec
 from tests.conftest import TINY
 
 
-def tiny_runner(tmp_path: Path, methods: list[str], **config) -> Runner:
-    spec = build_spec({**TINY, "out": str(tmp_path / "runs"), **config}, methods=methods, tasks=["shapes/g2-r0.9-skew1.0"])
+# an original that has learnt something (TINY's barely has), for tests that compare outputs
+TRAINED = {"datasets": {"shapes": {"n_train": 480, "n_val": 40, "n_test": 80}}, "recipe": {"epochs": 4}}
+
+
+def tiny_runner(tmp_path: Path, methods: list[str], trained: bool = False, **config) -> Runner:
+    base = {**TINY, **(TRAINED if trained else {})}
+    spec = build_spec({**base, "out": str(tmp_path / "runs"), **config}, methods=methods, tasks=["shapes/g2-r0.9-skew1.0"])
     return Runner(spec)
 
 

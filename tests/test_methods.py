@@ -57,3 +57,125 @@ def test_random_label_uses_wrong_labels_and_lowers_forget_fit(tmp_path):
     y = method.data.dataset.train.y
     assert (method.wrong_labels.cpu() != y).all()
     assert forget_loss(method.model, method) > forget_loss(method.original, method)
+
+
+def kl_to(method, teacher, part):
+    """Mean KL(teacher ‖ method.model) over a part, eval mode."""
+    from benchmark.losses import distillation_kl
+
+    method.model.eval()
+    with torch.no_grad():
+        total, n = 0.0, 0
+        for b in method.batches(part, 64):
+            total += distillation_kl(method.model(b.x), teacher(b.x)).item() * len(b.x)
+            n += len(b.x)
+    return total / n
+
+
+def test_cf_k_leaves_the_frozen_blocks_bit_identical(tmp_path):
+    runner = tiny_runner(tmp_path, ["cf_k"])
+    method, _ = runner.unlearn(cell(runner, "cf_k"))
+    original = runner.original(method.data.task, 0)
+    tail = set(method.model.tail_parameters(1))
+    assert tail and all(n.startswith(("backbone.layer4.", "head.")) for n in tail)
+    before, after = original.state_dict(), method.model.state_dict()
+    owners = {n.rsplit(".", 1)[0] for n in tail}
+    frozen = [n for n in after if n.rsplit(".", 1)[0] not in owners]
+    assert frozen and all(torch.equal(after[n], before[n]) for n in frozen)  # weights and BN statistics
+    assert any(not torch.equal(after[n], before[n]) for n in tail)
+
+
+def test_eu_k_reinitialises_then_retrains_the_tail_only(tmp_path):
+    runner = tiny_runner(tmp_path, ["eu_k"], hparams={"eu_k": {"epochs": 0}})
+    method, _ = runner.unlearn(cell(runner, "eu_k"))
+    initial, original = method.data.initial_model().state_dict(), runner.original(method.data.task, 0).state_dict()
+    after = method.model.state_dict()
+    tail = set(method.model.tail_parameters(1))
+    assert all(torch.equal(after[n], initial[n]) for n in tail)  # epochs=0: just the reset
+    assert all(torch.equal(after[n], original[n]) for n in after if n.startswith("backbone.layer1."))
+
+
+def test_neggrad_plus_ascends_on_forget(tmp_path):
+    runner = tiny_runner(tmp_path, ["neggrad_plus"], hparams={"neggrad_plus": {"beta": 0.5, "epochs": 3}})
+    method, _ = runner.unlearn(cell(runner, "neggrad_plus"))
+    assert forget_loss(method.model, method) > forget_loss(method.original, method)
+
+
+def test_salun_updates_only_masked_weights(tmp_path):
+    runner = tiny_runner(tmp_path, ["salun"], hparams={"salun": {"gamma": 0.3}})
+    method, _ = runner.unlearn(cell(runner, "salun"))
+    original = dict(runner.original(method.data.task, 0).named_parameters())
+    kept = changed = 0
+    for (name, p), (_, mask) in zip(method.model.named_parameters(), ((None, m) for m in method._masks)):
+        frozen = mask == 0
+        assert torch.equal(p.detach()[frozen], original[name].detach()[frozen]), name
+        kept += int(frozen.sum())
+        changed += int((p.detach() != original[name].detach()).sum())
+    total = sum(m.numel() for m in method._masks)
+    assert abs(sum(int(m.sum()) for m in method._masks) / total - 0.3) < 0.01
+    assert changed > 0 and kept > 0
+
+
+def test_scrub_moves_away_from_the_teacher_on_forget_more_than_on_retain(tmp_path):
+    runner = tiny_runner(tmp_path, ["scrub"], trained=True, hparams={"scrub": {"epochs": 3, "msteps": 3, "lr": 0.01}})
+    method, _ = runner.unlearn(cell(runner, "scrub"))
+    on_forget, on_retain = kl_to(method, method.original, "forget"), kl_to(method, method.original, "retain")
+    assert on_forget > 1.5 * on_retain and on_forget > 0.01
+
+
+def test_ssd_changes_only_the_weights_it_selects(tmp_path):
+    runner = tiny_runner(tmp_path, ["ssd"], hparams={"ssd": {"alpha": 2.0}})
+    method = runner.build_method(cell(runner, "ssd"))
+    forget, train = method.importance("forget"), method.importance("train")
+    before = [p.detach().clone() for p in method.model.parameters()]
+    method.unlearn()
+    n_selected = 0
+    for p, b, f, d in zip(method.model.parameters(), before, forget, train):
+        selected = f > 2.0 * d
+        n_selected += int(selected.sum())
+        assert torch.equal(p.detach()[~selected], b[~selected])
+        expected = b[selected] * torch.clamp(d[selected] / f[selected], max=1.0)
+        assert torch.allclose(p.detach()[selected], expected)
+    assert n_selected > 0 and not method.trains()
+
+
+def test_boundary_shrink_pulls_forget_rows_to_the_fgsm_labels(tmp_path):
+    from methods.boundary_shrink import fgsm
+
+    runner = tiny_runner(tmp_path, ["boundary_shrink"], hparams={"boundary_shrink": {"lr": 0.05, "epochs": 5}})
+    method, _ = runner.unlearn(cell(runner, "boundary_shrink"))
+    method.model.eval()
+    agree_before = agree_after = 0
+    for b in method.batches("forget", 64):
+        target = method.original(fgsm(method.original, b.x, b.y, 0.1)).argmax(1)
+        agree_before += int((method.original(b.x).argmax(1) == target).sum())
+        agree_after += int((method.model(b.x).argmax(1) == target).sum())
+    assert agree_after > agree_before
+
+
+def test_boundary_expanding_prunes_the_shadow_class(tmp_path):
+    runner = tiny_runner(tmp_path, ["boundary_expanding"], hparams={"boundary_expanding": {"lr": 0.05, "epochs": 3}})
+    method, _ = runner.unlearn(cell(runner, "boundary_expanding"))
+    assert method.model.head.out_features == 2 and method.shadow_head.out_features == 3
+    assert torch.equal(method.model.head.weight, method.shadow_head.weight[:2])
+    original = runner.original(method.data.task, 0)
+    assert not torch.equal(method.model.backbone.state_dict()["layer4.0.conv1.weight"], original.backbone.state_dict()["layer4.0.conv1.weight"])
+
+
+def test_l1_sparse_schedule_and_sparsity(tmp_path):
+    settings = {"epochs": 2, "lr": 0.05}
+    runner = tiny_runner(tmp_path, ["l1_sparse", "finetune"], hparams={"l1_sparse": {**settings, "alpha": 0.01}, "finetune": settings})
+    sparse, _ = runner.unlearn(cell(runner, "l1_sparse"))
+    plain, _ = runner.unlearn(cell(runner, "finetune"))
+    l1 = lambda m: sum(p.abs().sum().item() for p in m.model.parameters())
+    assert l1(sparse) < l1(plain)
+    assert sparse.l1_weight() == 0.01 * (1 - sparse.current_epoch / 2)
+
+
+def test_bad_teacher_pulls_forget_outputs_towards_the_random_teacher(tmp_path):
+    runner = tiny_runner(tmp_path, ["bad_teacher"], trained=True, hparams={"bad_teacher": {"epochs": 2, "lr": 0.05}})
+    method = runner.build_method(cell(runner, "bad_teacher"))
+    before = kl_to(method, method.bad_teacher, "forget")
+    method, _ = runner.unlearn(cell(runner, "bad_teacher"))
+    assert kl_to(method, method.bad_teacher, "forget") < before
+    assert all(not p.requires_grad for p in method.bad_teacher.parameters())
