@@ -26,7 +26,7 @@ from benchmark.data import GroupDataset
 from benchmark.errors import BenchmarkError
 from benchmark.evaluate import predict_probs
 from benchmark.hashing import stable_hash
-from benchmark.method import UnlearningMethod, resolve_hparams, reweights
+from benchmark.method import UnlearningMethod, default_hparams, resolve_hparams, reweights
 from benchmark.metrics import compute_metrics, speedup
 from benchmark.model import Classifier, build_model, frozen_copy
 from benchmark.predictions import PARTS, Predictions
@@ -155,12 +155,19 @@ class Runner:
                 "task": cell.task.describe(dataset),
                 "method": cell.method.name,
                 "source": cell.method.source,
-                "hparams": self.spec.hparams_for(cell.method),
+                "hparams": self.resolved_hparams(cell),
                 "original": self.original_key(cell.task, cell.seed),
                 "seed": cell.seed,
                 "runtime": self.spec.runtime,
             }
         )
+
+    def resolved_hparams(self, cell: Cell) -> dict[str, Any]:
+        """Every hyper-parameter the cell's method will run with (defaults included, so that a
+        changed default invalidates old results)."""
+        ref, dataset = cell.method, cell.task.source.name
+        chosen = resolve_hparams(ref.cls, dataset, self.spec.hparams_for(ref), ref.name)
+        return {**default_hparams(ref.cls), **chosen, **({"reweight": True} if ref.reweight else {})}
 
     def path(self, cell: Cell) -> Path:
         return cell_path(self.spec.out, cell.task.id, cell.method.name, cell.seed)
@@ -203,7 +210,9 @@ class Runner:
 
     def unlearn(self, cell: Cell) -> tuple[UnlearningMethod, float]:
         """Build and run the cell's method; returns it and its wall time in seconds (the
-        method's ``unlearn`` hook and its Trainer fit, set-up included)."""
+        method's ``unlearn`` hook and its Trainer fit, set-up included; the original model
+        is trained or loaded before, outside the timing and the seeded section)."""
+        self.original(cell.task, cell.seed)
         L.seed_everything(cell.seed, verbose=False)
         started = time.perf_counter()
         try:
@@ -219,7 +228,6 @@ class Runner:
 
     def run_cell(self, cell: Cell) -> dict[str, Any]:
         task, seed, ref = cell.task, cell.seed, cell.method
-        self.original(task, seed)  # trained outside the cell's timing
         if self.spec.runtime.uses_cuda:
             torch.cuda.reset_peak_memory_stats()
         method, seconds = self.unlearn(cell)

@@ -18,6 +18,7 @@ warnings.filterwarnings("ignore", message=r".*`srun` command is available.*")
 # A method's frozen copy of the original stays in eval mode on purpose.
 warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+warnings.filterwarnings("ignore", message=r".*torch.jit.script.*", category=FutureWarning)
 
 
 @dataclass(frozen=True)

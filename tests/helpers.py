@@ -19,7 +19,10 @@ TRAINED = {"datasets": {"shapes": {"n_train": 480, "n_val": 40, "n_test": 80}}, 
 
 def tiny_runner(tmp_path: Path, methods: list[str], trained: bool = False, **config) -> Runner:
     base = {**TINY, **(TRAINED if trained else {})}
-    spec = build_spec({**base, "out": str(tmp_path / "runs"), **config}, methods=methods, tasks=["shapes/g2-r0.9-skew1.0"])
+    hparams = {**TINY["hparams"], **config.pop("hparams", {})}
+    spec = build_spec(
+        {**base, "out": str(tmp_path / "runs"), "hparams": hparams, **config}, methods=methods, tasks=["shapes/g2-r0.9-skew1.0"]
+    )
     return Runner(spec)
 
 

@@ -179,3 +179,32 @@ def test_bad_teacher_pulls_forget_outputs_towards_the_random_teacher(tmp_path):
     method, _ = runner.unlearn(cell(runner, "bad_teacher"))
     assert kl_to(method, method.bad_teacher, "forget") < before
     assert all(not p.requires_grad for p in method.bad_teacher.parameters())
+
+
+def test_the_same_cell_twice_gives_the_same_model(tmp_path):
+    runner = tiny_runner(tmp_path, ["random_label"])
+    a, _ = runner.unlearn(cell(runner, "random_label"))
+    b, _ = runner.unlearn(cell(runner, "random_label"))
+    assert states_equal(a.model, b.model)
+
+
+def test_neggrad_with_hard_weights_is_plain_gradient_ascent(tmp_path):
+    runner = tiny_runner(tmp_path, ["neggrad"], hparams={"neggrad": {"epochs": 2, "lr": 0.01}})
+    plain, _ = runner.unlearn(cell(runner, "neggrad"))
+    runner.spec.hparams["neggrad"]["weights"] = "hard"
+    weighted, _ = runner.unlearn(cell(runner, "neggrad"))
+    assert weighted.sample_weights.active
+    assert states_equal(plain.model, weighted.model)
+    assert not states_equal(plain.model, runner.original(plain.data.task, 0))
+
+
+def test_finetune_with_soft_weights_weights_only_the_forget_rows(tmp_path):
+    runner = tiny_runner(tmp_path, ["finetune"], trained=True, hparams={"finetune": {"weights": "soft"}})
+    method, _ = runner.unlearn(cell(runner, "finetune"))
+    w = method.sample_weights.by_row
+    outside = torch.ones(len(w), dtype=torch.bool)
+    outside[method.data.forget_idx] = False
+    assert torch.all(w[outside] == 0) and torch.any(w[method.data.forget_idx] != 0)
+    runner.spec.hparams["finetune"]["weights"] = "none"
+    plain, _ = runner.unlearn(cell(runner, "finetune"))
+    assert not states_equal(plain.model, method.model)
