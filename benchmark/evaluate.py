@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-from typing import ContextManager
+from contextlib import contextmanager, nullcontext
+from typing import ContextManager, Iterator
 
 import torch
 from torch import Tensor, nn
 
 from benchmark.augment import to_unit_float
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Every submodule in eval mode inside the block, and each back in its own mode after
+    (``model.train(was_training)`` would also wake frozen submodules kept in eval mode)."""
+    modes = {module: module.training for module in model.modules()}
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes.items():
+            module.training = training
 
 
 @torch.no_grad()
@@ -22,17 +35,13 @@ def predict_probs(
 ) -> Tensor:
     """Softmax probabilities (float32, on the CPU) of ``model`` on every row of ``x``, in eval mode."""
     device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     out = []
-    try:
+    with eval_mode(model):
         for start in range(0, len(x), batch_size):
             xb = to_unit_float(x[start : start + batch_size].to(device, non_blocking=True))
             with autocast or nullcontext():
                 logits = model(xb)
             out.append(logits.float().softmax(dim=1).cpu())
-    finally:
-        model.train(was_training)
     return torch.cat(out) if out else torch.empty(0)
 
 

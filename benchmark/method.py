@@ -103,8 +103,12 @@ class UnlearningMethod(TrainingModule):
         """Batches of ``part`` on this module's device, x as float in [0, 1], no augmentation:
         for work done outside the Trainer (``unlearn`` hooks, estimators)."""
         for batch in self.loader(part, batch_size, shuffle=shuffle):
-            batch = Batch(*(t.to(self.device, non_blocking=True) for t in batch))
-            yield batch._replace(x=to_unit_float(batch.x))
+            yield self.on_device(batch)
+
+    def on_device(self, batch: Batch) -> Batch:
+        """A loader's raw batch on this module's device, x as float in [0, 1], not augmented."""
+        batch = Batch(*(t.to(self.device, non_blocking=True) for t in batch))
+        return batch._replace(x=to_unit_float(batch.x))
 
     def loader(self, part: str, batch_size: int | None = None, shuffle: bool = True) -> DataLoader:
         """A loader over ``part`` ('retain', 'forget', 'train', ...); the retain part is

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BenchmarkError
-from benchmark.method import UnlearningMethod
+from benchmark.method import UnlearningMethod, default_hparams
 from benchmark.task import Task
 
 METHODS_GROUP = "unlearn_bench.methods"
@@ -87,6 +87,8 @@ def load_method(spec: str) -> MethodRef:
 def _checked(ref: MethodRef) -> MethodRef:
     if ref.reweight and not ref.cls.reads_retain:
         raise BenchmarkError(f"{ref.name}: {ref.base_name} does not train on the retain set, so REWEIGHT (+rw) means nothing")
+    if ref.reweight and default_hparams(ref.cls).get("reweight"):
+        raise BenchmarkError(f"{ref.name}: {ref.base_name} runs with REWEIGHT already")
     return ref
 
 

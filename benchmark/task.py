@@ -169,6 +169,10 @@ class Task:
         }
 
 
+def stable_seed(*parts: Any) -> int:
+    return int(stable_hash(parts), 16) % 2**63
+
+
 def _parse_size(text: str) -> int | float:
     return float(text) if any(c in text for c in ".eE") else int(text)
 
@@ -188,6 +192,7 @@ class TaskData:
     seed: int
     recipe: Recipe
     initial_model: Callable[[], Classifier]
+    _draws: int = 0  # loaders made so far: each gets its own shuffling seed, in a fixed order
 
     @property
     def forget_group(self) -> int:
@@ -220,12 +225,13 @@ class TaskData:
             raise ValueError(f"unknown part {part!r}; expected one of {PARTS}")
         split = part if part in ("val", "test") else "train"
         weights = self.retain_weights() if reweight and part == "retain" else None
+        self._draws += 1
         return make_loader(
             self.dataset,
             split,
             self.indices(part),
             batch_size=batch_size,
             shuffle=shuffle,
-            seed=self.seed * len(PARTS) + PARTS.index(part),
+            seed=stable_seed(self.seed, part, self._draws),
             weights=weights,
         )
