@@ -48,6 +48,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     board.add_argument("--runs", type=Path, default=Path("runs"), help="results directory (default: ./runs)")
     board.add_argument("--leaderboard", type=Path, default=Path("leaderboard"), help="output directory (default: ./leaderboard)")
+
+    again = commands.add_parser(
+        "rescore",
+        help="recompute every non-adversarial metric from the stored predictions (no model needed)",
+        description="Recompute every metric that the per-sample predictions files determine, rewrite "
+        "the result files, report any stored value that differed, and rebuild the leaderboard.",
+    )
+    again.add_argument("--runs", type=Path, default=Path("runs"), help="results directory (default: ./runs)")
+    again.add_argument("--leaderboard", type=Path, default=Path("leaderboard"), help="output directory (default: ./leaderboard)")
     return parser
 
 
@@ -155,7 +164,26 @@ def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard}
+def cmd_rescore(args: argparse.Namespace, console: Console) -> int:
+    from benchmark.render import write_views
+    from benchmark.rescore import rescore
+    from benchmark.runner import versions
+    from benchmark.scoring import score
+
+    if not (args.runs / "results").is_dir():
+        raise BenchmarkError(f"no results under {args.runs} (expected {args.runs / 'results'})")
+    records, changes = rescore(args.runs)
+    if not records:
+        raise BenchmarkError(f"no result files with predictions under {args.runs / 'results'}")
+    paths = write_views(score(records, versions()), args.leaderboard)
+    console.print(f"{len(records)} result files rescored from their predictions; {len(changes)} had a different stored value")
+    for path, names in changes.items():
+        console.print(f"  {path}: {', '.join(names)}", markup=False, highlight=False)
+    console.print("leaderboard: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "rescore": cmd_rescore}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

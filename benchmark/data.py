@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import numpy as np
+
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler, WeightedRandomSampler
@@ -117,6 +119,18 @@ class Passes:
 
     def __len__(self) -> int:
         return sum(len(loader) for loader in self.loaders.values())
+
+
+def stratified_rows(groups: np.ndarray, limit: int, seed: int = 0) -> np.ndarray:
+    """Up to ``limit`` row indices (sorted) with as equal a share per group as the groups allow;
+    the same arguments give the same rows."""
+    rng = np.random.default_rng(seed)
+    shuffled = [rng.permutation(np.flatnonzero(groups == g)) for g in np.unique(groups)]
+    quota = limit // max(1, len(shuffled))
+    empty = [np.zeros(0, dtype=np.int64)]
+    chosen = np.concatenate([rows[:quota] for rows in shuffled] + empty)
+    rest = rng.permutation(np.concatenate([rows[quota:] for rows in shuffled] + empty))
+    return np.sort(np.concatenate([chosen, rest[: max(0, limit - len(chosen))]]).astype(np.int64))
 
 
 def _keep_batch(batch: Batch) -> Batch:

@@ -45,6 +45,29 @@ def predict_probs(
     return torch.cat(out) if out else torch.empty(0)
 
 
+@torch.no_grad()
+def predict_with_features(
+    model: nn.Module,
+    x: Tensor,
+    *,
+    device: torch.device,
+    batch_size: int = 512,
+    autocast: ContextManager | None = None,
+) -> tuple[Tensor, Tensor]:
+    """(softmax probabilities, penultimate features), float32 on the CPU, in one eval pass of a
+    Classifier (``features`` then ``head``)."""
+    probs, feats = [], []
+    with eval_mode(model):
+        for start in range(0, len(x), batch_size):
+            xb = to_unit_float(x[start : start + batch_size].to(device, non_blocking=True))
+            with autocast or nullcontext():
+                z = model.features(xb)
+                logits = model.head(z)
+            probs.append(logits.float().softmax(dim=1).cpu())
+            feats.append(z.float().cpu())
+    return torch.cat(probs), torch.cat(feats)
+
+
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, **kwargs) -> float:
     """Share of rows of ``x`` whose arg-max class is ``y``."""
     return (predict_probs(model, x, **kwargs).argmax(1) == y).float().mean().item()

@@ -9,32 +9,40 @@ from pathlib import Path
 
 from benchmark.leaderboard import Entry, Leaderboard, Stat
 
-# (metric, column title, how to show it)
+# (metric, column title, how to show it); the files show all, the terminal the first TERMINAL
 COLUMNS = [
     ("avg_gap", "Avg. gap ↓", "pct"),
     ("test_acc", "Test acc", "pct"),
     ("worst_group_acc", "Worst-group acc", "pct"),
     ("forget_group_test_acc", "g* test acc", "pct"),
-    ("retain_acc", "Retain acc", "pct"),
     ("forget_acc", "Forget acc", "pct"),
-    ("unlearn_seconds", "Time (s)", "secs"),
+    ("mia_forget_nonmember", "MIA non-member", "pct"),
+    ("pgd_acc", "PGD acc", "pct"),
     ("speedup_vs_gold", "Speed-up", "ratio"),
+    ("retain_acc", "Retain acc", "pct"),
+    ("tow", "ToW ↑", "pct"),
+    ("equalized_odds", "Eq. odds", "pct"),
+    ("mi_calibration_error", "MI calib. err (nats)", "nats"),
+    ("fairness_gap", "Fairness gap", "num"),
+    ("autoattack_acc", "AutoAttack acc", "pct"),
+    ("unlearn_seconds", "Time (s)", "secs"),
 ]
+TERMINAL = 8
 
 
-def cell_text(s: Stat | None, kind: str, sep: str = " ± ") -> str:
+def cell_text(s: Stat | None, kind: str) -> str:
     if s is None or not math.isfinite(s.mean):
         return "–"
     if kind == "ratio":
         return f"×{s.mean:.1f}"
-    digits = 1 if kind == "pct" else 2
-    spread = f"{sep}{s.std:.{digits}f}" if s.n > 1 else ""
+    digits = {"pct": 1, "secs": 2, "nats": 3, "num": 3}[kind]
+    spread = f" ± {s.std:.{digits}f}" if s.n > 1 else ""
     return f"{s.mean:.{digits}f}{spread}"
 
 
-def _row(e: Entry, sep: str = " ± ") -> list[str]:
+def _row(e: Entry, columns: list = COLUMNS) -> list[str]:
     rank = "gold" if e.is_gold else ("–" if e.rank is None else str(e.rank))
-    return [rank, e.method] + [cell_text(e.metrics.get(m), kind, sep) for m, _, kind in COLUMNS]
+    return [rank, e.method] + [cell_text(e.metrics.get(m), kind) for m, _, kind in columns]
 
 
 def _task_title(t: dict) -> str:
@@ -121,8 +129,8 @@ def rich_tables(board: Leaderboard):
         table = Table(title=_task_title(t), title_justify="left")
         table.add_column("Rank", justify="right")
         table.add_column("Method", no_wrap=True)
-        for _, title, _ in COLUMNS:
+        for _, title, _ in COLUMNS[:TERMINAL]:
             table.add_column(title, justify="right")
         for e in board.entries_for(t["id"]):
-            table.add_row(*_row(e), style="yellow" if e.is_gold else None)
+            table.add_row(*_row(e, COLUMNS[:TERMINAL]), style="yellow" if e.is_gold else None)
         yield table

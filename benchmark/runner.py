@@ -24,12 +24,12 @@ from lightning.pytorch.callbacks import Callback
 
 from benchmark.data import GroupDataset
 from benchmark.errors import BenchmarkError
-from benchmark.evaluate import predict_probs
 from benchmark.hashing import stable_hash
 from benchmark.method import UnlearningMethod, default_hparams, resolve_hparams, reweights
-from benchmark.metrics import compute_metrics, speedup
+from benchmark.metrics import speedup
 from benchmark.model import Classifier, build_model, frozen_copy
-from benchmark.predictions import PARTS, Predictions
+from benchmark import scorecard
+from benchmark.mutual_info import feature_group_mi
 from benchmark.registry import MethodRef
 from benchmark.results import CELL_SCHEMA_VERSION, cell_path, predictions_path, read_cell, write_cell
 from benchmark.spec import Spec
@@ -115,6 +115,16 @@ class Runner:
             self._datasets[key] = task.source.load(self.cache / "datasets")
         return self._datasets[key]
 
+    def original_mi(self, task: Task, seed: int) -> float:
+        """mi_feature_group of the original model, from its TEST features (cached beside it)."""
+        path = self.cache / "models" / f"original-{self.original_key(task, seed)}.features.npz"
+        if not path.exists():
+            dataset = self.dataset(task)
+            features = scorecard.test_features(self.original(task, seed), dataset, self.spec.metrics, self.spec.runtime)
+            groups = dataset.groups("test").numpy()[scorecard.mi_rows(dataset, self.spec.metrics)]
+            save_features(path, features, groups)
+        return original_mi_from(path, self.dataset(task).num_groups)
+
     def original_key(self, task: Task, seed: int) -> str:
         dataset = self.dataset(task)
         return stable_hash(
@@ -159,6 +169,7 @@ class Runner:
                 "original": self.original_key(cell.task, cell.seed),
                 "seed": cell.seed,
                 "runtime": self.spec.runtime,
+                "metrics": self.spec.metrics,
             }
         )
 
@@ -234,9 +245,9 @@ class Runner:
         data, dataset = method.data, method.data.dataset
         started = time.perf_counter()
         model = method.model.to(self.spec.runtime.device)
-        predictions = self.predict(model, data)
+        predictions, metrics, details = scorecard.measure(model, data, self.spec.metrics, self.spec.runtime)
+        metrics["mi_feature_group_original"] = self.original_mi(task, seed)
         evaluated = time.perf_counter()
-        metrics: dict[str, Any] = compute_metrics(predictions)
         metrics["unlearn_seconds"] = seconds
         gold_name = self.gold_name(cell)
         gold = read_cell(cell_path(self.spec.out, task.id, gold_name, seed)) if gold_name else None
@@ -260,6 +271,8 @@ class Runner:
             "seed": seed,
             "hparams": dict(method.hparams),
             "metrics": metrics,
+            "details": details,
+            "metric_settings": scorecard.record(self.spec.metrics, dataset, len(predictions.norm_std)),
             "timings": {"unlearn_seconds": seconds, "evaluate_seconds": evaluated - started},
             **_peak_memory(self.spec.runtime.uses_cuda),
             "model": asdict(self.spec.model_for(task)),
@@ -269,31 +282,6 @@ class Runner:
             "versions": versions(),
             "predictions": predictions_path(path).name,
         }
-
-    def predict(self, model: torch.nn.Module, data: TaskData) -> Predictions:
-        """Probabilities on RETAIN, FORGET, VAL and TEST rows, with their labels and groups."""
-        rt, ds = self.spec.runtime, data.dataset
-        blocks = []
-        for part, split, rows in (
-            ("retain", "train", data.retain_idx),
-            ("forget", "train", data.forget_idx),
-            ("val", "val", torch.arange(len(ds.val))),
-            ("test", "test", torch.arange(len(ds.test))),
-        ):
-            s = ds.split(split)
-            probs = predict_probs(model, s.x[rows], device=rt.device, autocast=rt.autocast())
-            blocks.append((probs, s.y[rows], s.a[rows], ds.groups(split)[rows], PARTS.index(part), rows))
-        cat = lambda i: np.concatenate([b[i].numpy() for b in blocks])  # noqa: E731
-        return Predictions(
-            probs=cat(0).astype(np.float32),
-            y=cat(1),
-            a=cat(2),
-            g=cat(3),
-            part=np.concatenate([np.full(len(b[5]), b[4], dtype=np.uint8) for b in blocks]),
-            index=cat(5),
-            num_groups=ds.num_groups,
-            forget_group=data.forget_group,
-        )
 
     # -- the run --------------------------------------------------------------------
     def execute(self, cell: Cell) -> Outcome:
@@ -306,6 +294,18 @@ class Runner:
             return Outcome(cell, "done", record)
         except BenchmarkError as err:
             return Outcome(cell, "failed", error=str(err))
+
+
+def save_features(path: Path, features: np.ndarray, groups: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, features=features, groups=groups)
+    tmp.replace(path)
+
+
+def original_mi_from(path: Path, num_groups: int) -> float:
+    with np.load(path) as z:
+        return feature_group_mi(z["features"], z["groups"], num_groups)
 
 
 def _save(path: Path, state: dict[str, torch.Tensor]) -> None:

@@ -1,11 +1,17 @@
-"""From result cells to leaderboard entries: gaps to gold per seed, mean and spread over
-seeds, ranks within each task.
+"""From result cells to leaderboard entries: the metrics measured against gold per seed,
+mean and spread over seeds, ranks within each task.
 
-- gap to gold of metric m in one seed: |m - m_gold| with gold the cell's ``gold_method``
-  on the same task and seed (retrain, or retrain+rw for REWEIGHT variants).
-- ``speedup_vs_gold`` = gold's unlearn_seconds / the method's, per seed.
-- ``avg_gap`` = mean over AVG_GAP_COMPONENTS of the per-seed gaps (REFERENCE §5's Avg. Gap,
-  over the components the scorecard has), the ranking key: lower is better.
+Per seed, with gold the cell's ``gold_method`` on the same task and seed (retrain, or
+retrain+rw for REWEIGHT variants; a gold row is compared with itself):
+
+- gap to gold of metric m: |m − m_gold| (an entry's ``gap_to_gold``, averaged over seeds)
+- ``avg_gap`` = mean of the gaps over RA, FA, TA, MIA (mia_forget_nonmember), EO
+  (equalized_odds) and g*-accuracy (forget_group_test_acc), REFERENCE §5; the ranking key,
+  lower is better
+- ``tow`` = 100 · Π over RA, FA, TA of (1 − |m − m_gold| / 100)  (tug of war; higher is better)
+- ``mi_calibration_error`` = |mi_feature_group − gold's mi_feature_group|;
+  ``mi_feature_group_gold`` = gold's value
+- ``speedup_vs_gold`` = gold's unlearn_seconds / the method's
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from typing import Any, Iterable
 from benchmark.leaderboard import SCHEMA_VERSION, Entry, Leaderboard, Ranking, Stat
 from benchmark.metrics import speedup
 
-AVG_GAP_COMPONENTS = ["retain_acc", "forget_acc", "test_acc", "forget_group_test_acc"]
+AVG_GAP_COMPONENTS = ["retain_acc", "forget_acc", "test_acc", "mia_forget_nonmember", "equalized_odds", "forget_group_test_acc"]
+TOW_COMPONENTS = ["retain_acc", "forget_acc", "test_acc"]
 RANKING = Ranking(
     key="avg_gap",
     order="ascending",
@@ -39,18 +46,21 @@ def stat(values: Iterable[float]) -> Stat:
 
 
 def seed_scores(cell: dict[str, Any], gold: dict[str, Any] | None) -> tuple[dict[str, float], dict[str, float]]:
-    """(metrics, gaps to gold) of one cell, with the gold-derived metrics filled in."""
+    """(metrics, gaps to gold) of one cell, with the gold-derived metrics filled in; without
+    its gold they are undefined (NaN)."""
     metrics = {k: _number(v) for k, v in cell["metrics"].items()}
-    if gold is None or cell.get("is_gold"):
-        if cell.get("is_gold"):
-            metrics["speedup_vs_gold"] = 1.0
+    if cell.get("is_gold"):
+        gold = cell
+    if gold is None:
         return metrics, {}
     gold_metrics = {k: _number(v) for k, v in gold["metrics"].items()}
     metrics["speedup_vs_gold"] = _number(speedup(metrics["unlearn_seconds"], gold_metrics["unlearn_seconds"]))
     gold_metrics["speedup_vs_gold"] = 1.0
     gaps = {k: abs(v - gold_metrics[k]) for k, v in metrics.items() if k in gold_metrics}
-    parts = [gaps.get(c, math.nan) for c in AVG_GAP_COMPONENTS]
-    metrics["avg_gap"] = statistics.fmean(parts) if all(math.isfinite(p) for p in parts) else math.nan
+    metrics["avg_gap"] = statistics.fmean(gaps.get(c, math.nan) for c in AVG_GAP_COMPONENTS)
+    metrics["tow"] = 100.0 * math.prod(1 - gaps.get(c, math.nan) / 100 for c in TOW_COMPONENTS)
+    metrics["mi_feature_group_gold"] = gold_metrics.get("mi_feature_group", math.nan)
+    metrics["mi_calibration_error"] = gaps.get("mi_feature_group", math.nan)
     return metrics, gaps
 
 

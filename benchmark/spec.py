@@ -13,6 +13,7 @@ It comes from an optional YAML config file (``--config``) with CLI flags taking 
     model: {backbone: test_vit}            # overrides every dataset's model
     runtime: {accelerator: auto, devices: 1, precision: auto}
     workers: auto             # cells run at once: one per GPU, or up to 4 CPU processes
+    metrics: {mi_rows: 1000, attacks: {rows: 128, pgd_steps: 10, aa_steps: 10, square_queries: 100}}
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ from benchmark.model import ModelSpec
 from benchmark.method import reweights
 from benchmark.registry import MethodRef, default_methods, default_tasks, gold_method, load_method, load_tasks
 from benchmark.runtime import Runtime
+from benchmark.scorecard import MetricSettings
 from benchmark.task import Task
 from benchmark.training import Recipe
 
 DEFAULT_SEEDS = (0, 1, 2)
-KEYS = ("methods", "tasks", "seeds", "out", "leaderboard", "hparams", "datasets", "recipe", "model", "runtime", "workers")
+KEYS = ("methods", "tasks", "seeds", "out", "leaderboard", "hparams", "datasets", "recipe", "model", "runtime", "workers", "metrics")
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Spec:
     model: dict[str, Any] = field(default_factory=dict)
     runtime: Runtime = Runtime()
     workers: int | None = None  # processes running cells at once; None: one per GPU, or up to 4 on the CPU
+    metrics: MetricSettings = MetricSettings()
 
     def recipe_for(self, task: Task) -> Recipe:
         return _replace(task.source.recipe, self.recipe, "recipe")
@@ -164,7 +167,15 @@ def build_spec(config: dict[str, Any], **flags: Any) -> Spec:
         model=_mapping(merged.get("model"), "model"),
         runtime=runtime,
         workers=_workers(merged.get("workers")),
+        metrics=_metric_settings(_mapping(merged.get("metrics"), "metrics")),
     )
+
+
+def _metric_settings(config: dict[str, Any]) -> MetricSettings:
+    try:
+        return MetricSettings.from_config(config)
+    except TypeError as err:
+        raise BenchmarkError(f"bad metrics settings {config}: {err}") from None
 
 
 def _workers(value: Any) -> int | None:

@@ -35,6 +35,15 @@ class NotAMethod:
 '''
 
 
+SCORECARD = [
+    "retain_acc", "forget_acc", "test_acc", "group_acc/2", "worst_group_acc", "forget_group_test_acc", "group_acc_gap",
+    "equalized_odds", "demographic_parity", "ece", "mia_forget_nonmember", "mia_auc", "mi_feature_group",
+    "mi_feature_group_original", "mi_feature_group_gold", "mi_calibration_error", "fairness_gap", "pgd_acc",
+    "pgd_worst_group_acc", "autoattack_acc", "autoattack_worst_group_acc", "avg_gap", "tow", "unlearn_seconds",
+    "speedup_vs_gold",
+]
+
+
 @pytest.fixture
 def plugin(tmp_path: Path) -> Path:
     path = tmp_path / "my_method.py"
@@ -65,6 +74,16 @@ def test_tiny_benchmark_end_to_end(cli, tiny_config, plugin):
     cell = read_json(Path("runs/results/shapes/g2-r0.9-skew1.0/SmoothFinetune/seed-0.json"))
     assert cell["hparams"]["smoothing"] == 0.1 and cell["task"]["forget_group"] == 2
     assert Path("leaderboard/leaderboard.md").exists() and Path("leaderboard/index.html").exists()
+
+    # every entry carries every metric
+    names = set(board["entries"][0]["metrics"])
+    assert all(set(e["metrics"]) == names for e in board["entries"])
+    assert set(SCORECARD) <= names
+
+    # rescore reproduces every stored metric exactly from the predictions files
+    code, out, _ = cli("rescore", "--runs", "runs", "--leaderboard", "leaderboard")
+    assert code == 0 and "18 result files rescored" in out and "0 had a different stored value" in out
+    assert read_json(Path("leaderboard/leaderboard.json"))["entries"] == board["entries"]
 
     # a second run reuses every result file and gives the same leaderboard
     code, out, _ = cli("run", "--config", str(tiny_config), "--methods", "original", "finetune", "neggrad",

@@ -19,7 +19,7 @@ def make(rows):
     y = np.array([r[1] for r in rows])
     g = np.array([r[2] for r in rows])
     pred = np.array([r[3] for r in rows])
-    return Predictions(onehot(pred), y, g % 2, g, part, np.arange(len(rows)), num_groups=4, forget_group=2)
+    return Predictions(onehot(pred), y, g % 2, g, part, np.arange(len(rows)), num_groups=4, num_attributes=2, forget_group=2)
 
 
 def test_accuracies_by_hand():
@@ -43,6 +43,7 @@ def test_accuracies_by_hand():
     assert [m[f"group_acc/{g}"] for g in range(4)] == [100.0, 50.0, 0.0, 100.0]
     assert m["worst_group_acc"] == 0.0
     assert m["forget_group_test_acc"] == 0.0
+    assert m["group_acc_gap"] == 100.0
 
 
 def test_missing_groups_are_skipped():

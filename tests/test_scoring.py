@@ -8,11 +8,12 @@ from benchmark.scoring import AVG_GAP_COMPONENTS, score, seed_scores
 TASK = {"id": "toy/g2-n10-skew1.0", "dataset": "toy", "forget_group": 2, "forget_size": 10, "skew": 1.0}
 
 
-def cell(method, seed, secs, ra, fa, ta, ga, gold="retrain", is_gold=False, reweight=False):
+def cell(method, seed, secs, ra, fa, ta, ga, gold="retrain", is_gold=False, reweight=False, mia=30.0, eo=5.0, mi=0.5):
     return {
         "method": method, "seed": seed, "task": TASK, "is_gold": is_gold, "reweight": reweight,
         "gold_method": gold,
         "metrics": {"retain_acc": ra, "forget_acc": fa, "test_acc": ta, "forget_group_test_acc": ga,
+                    "mia_forget_nonmember": mia, "equalized_odds": eo, "mi_feature_group": mi,
                     "unlearn_seconds": secs},
     }
 
@@ -20,12 +21,12 @@ def cell(method, seed, secs, ra, fa, ta, ga, gold="retrain", is_gold=False, rewe
 CELLS = [
     cell("retrain", 0, 100.0, 90, 50, 80, 40, is_gold=True),
     cell("retrain", 1, 120.0, 92, 52, 82, 44, is_gold=True),
-    cell("ft", 0, 10.0, 94, 60, 80, 40),   # gaps 4, 10, 0, 0 -> 3.5
-    cell("ft", 1, 12.0, 92, 50, 84, 44),   # gaps 0, 2, 2, 0 -> 1.0
-    cell("ga", 0, 1.0, 90, 50, 80, 40),    # gaps 0 -> 0
-    cell("ga", 1, 1.0, 92, 52, 82, 48),    # gaps 0,0,0,4 -> 1.0
+    cell("ft", 0, 10.0, 94, 60, 80, 40, mi=0.8),   # gaps RA 4, FA 10, mia 0, eo 0 -> 14/6
+    cell("ft", 1, 12.0, 92, 50, 84, 44, eo=7.0),   # gaps FA 2, TA 2, eo 2 -> 6/6
+    cell("ga", 0, 1.0, 90, 50, 80, 40),            # 0
+    cell("ga", 1, 1.0, 92, 52, 82, 48),            # g* 4 -> 4/6
     cell("retrain+rw", 0, 100.0, 90, 50, 80, 60, is_gold=True, gold="retrain+rw", reweight=True),
-    cell("ft+rw", 0, 10.0, 90, 50, 80, 50, gold="retrain+rw", reweight=True),  # gaps 0,0,0,10 -> 2.5
+    cell("ft+rw", 0, 10.0, 90, 50, 80, 48, gold="retrain+rw", reweight=True),  # g* 12 -> 2
 ]
 
 
@@ -36,15 +37,23 @@ def entry(board, method):
 def test_gaps_and_avg_gap_by_hand():
     m, gaps = seed_scores(CELLS[2], CELLS[0])
     assert gaps["retain_acc"] == 4 and gaps["forget_acc"] == 10
-    assert m["avg_gap"] == pytest.approx(3.5)
+    assert m["avg_gap"] == pytest.approx(14 / 6)
+    assert m["tow"] == pytest.approx(100 * 0.96 * 0.90 * 1.0)
+    assert m["mi_calibration_error"] == pytest.approx(0.3) and m["mi_feature_group_gold"] == 0.5
     assert m["speedup_vs_gold"] == pytest.approx(10.0)
+
+
+def test_a_gold_row_is_its_own_reference():
+    m, gaps = seed_scores(CELLS[0], None)
+    assert m["avg_gap"] == 0 and m["tow"] == 100 and m["mi_calibration_error"] == 0
+    assert set(gaps.values()) == {0.0}
 
 
 def test_aggregation_over_seeds():
     board = score(CELLS)
     ft = entry(board, "ft")
-    assert ft.metrics["avg_gap"].mean == pytest.approx(2.25)
-    assert ft.metrics["avg_gap"].std == pytest.approx(math.sqrt(((3.5 - 2.25) ** 2 + (1 - 2.25) ** 2) / 1))
+    assert ft.metrics["avg_gap"].mean == pytest.approx(10 / 6)
+    assert ft.metrics["avg_gap"].std == pytest.approx(math.sqrt(((14 / 6 - 10 / 6) ** 2 + (1 - 10 / 6) ** 2) / 1))
     assert ft.metrics["avg_gap"].n == 2
     assert ft.metrics["retain_acc"].mean == 93
     assert ft.gap_to_gold["forget_acc"] == pytest.approx(6.0)
@@ -54,11 +63,11 @@ def test_aggregation_over_seeds():
 
 def test_ranks_and_gold_rows():
     board = score(CELLS)
-    assert entry(board, "ga").rank == 1          # avg gap 0.5
-    assert entry(board, "ft").rank == 2          # 2.25
-    assert entry(board, "ft+rw").rank == 3       # 2.5, against RW-retrain
+    assert entry(board, "ga").rank == 1          # avg gap 1/3
+    assert entry(board, "ft").rank == 2          # 10/6
+    assert entry(board, "ft+rw").rank == 3       # 2, against RW-retrain
     assert entry(board, "retrain").rank is None and entry(board, "retrain").is_gold
-    assert entry(board, "retrain").gap_to_gold == {}
+    assert set(entry(board, "retrain").gap_to_gold.values()) == {0.0}
     assert entry(board, "ft+rw").gold == "retrain+rw"
     assert board.ranking.components == AVG_GAP_COMPONENTS
 

@@ -1,0 +1,107 @@
+"""Everything measured on a finished model: its per-sample predictions (and what the
+model-internal metrics keep of it), the metrics those determine, and the attacks.
+
+Which TEST rows the MI estimate and the attacks use is fixed per dataset (group-stratified,
+seed 0), so every model of a task is measured on the same rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from benchmark import mia, mutual_info
+from benchmark.data import GroupDataset, stratified_rows
+from benchmark.evaluate import predict_probs, predict_with_features
+from benchmark.fairness_gap import ChannelSpread
+from benchmark.metrics import ECE_BINS, compute_metrics
+from benchmark.predictions import PARTS, Predictions
+from benchmark.robustness import AttackSettings, describe, robust_metrics
+from benchmark.runtime import Runtime
+from benchmark.task import TaskData
+
+
+@dataclass(frozen=True)
+class MetricSettings:
+    mi_rows: int = 1000  # TEST rows (group-stratified) for mi_feature_group
+    attacks: AttackSettings = field(default_factory=AttackSettings)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> MetricSettings:
+        attacks = AttackSettings(**config.get("attacks", {}))
+        return cls(**{k: v for k, v in config.items() if k != "attacks"}, attacks=attacks)
+
+
+def mi_rows(dataset: GroupDataset, settings: MetricSettings) -> np.ndarray:
+    return stratified_rows(dataset.groups("test").numpy(), settings.mi_rows)
+
+
+def test_features(model: nn.Module, dataset: GroupDataset, settings: MetricSettings, runtime: Runtime) -> np.ndarray:
+    """Penultimate features (float16) of the MI rows of TEST."""
+    rows = torch.from_numpy(mi_rows(dataset, settings))
+    _, z = predict_with_features(model, dataset.test.x[rows], device=runtime.device, autocast=runtime.autocast())
+    return z.half().numpy()
+
+
+def collect(model: nn.Module, data: TaskData, settings: MetricSettings, runtime: Runtime) -> Predictions:
+    """Probabilities on RETAIN, FORGET, VAL and TEST; on TEST also the features of the MI rows
+    and the channel spreads of every norm layer (one pass)."""
+    ds = data.dataset
+    kw = dict(device=runtime.device, autocast=runtime.autocast())
+    blocks = []
+    for part, split, rows in (("retain", "train", data.retain_idx), ("forget", "train", data.forget_idx), ("val", "val", None)):
+        s = ds.split(split)
+        rows = torch.arange(len(s)) if rows is None else rows
+        blocks.append((predict_probs(model, s.x[rows], **kw), s.y[rows], s.a[rows], ds.groups(split)[rows], part, rows))
+    with ChannelSpread(model) as spread:
+        probs, z = predict_with_features(model, ds.test.x, **kw)
+    rows = torch.arange(len(ds.test))
+    blocks.append((probs, ds.test.y, ds.test.a, ds.groups("test"), "test", rows))
+    chosen = mi_rows(ds, settings)
+    cat = lambda i: np.concatenate([b[i].numpy() for b in blocks])  # noqa: E731
+    return Predictions(
+        probs=cat(0).astype(np.float32),
+        y=cat(1),
+        a=cat(2),
+        g=cat(3),
+        part=np.concatenate([np.full(len(b[5]), PARTS.index(b[4]), dtype=np.uint8) for b in blocks]),
+        index=cat(5),
+        num_groups=ds.num_groups,
+        num_attributes=ds.num_attributes,
+        forget_group=data.forget_group,
+        features=z[chosen].half().numpy(),
+        feature_groups=ds.groups("test").numpy()[chosen],
+        norm_std=spread.stds(),
+    )
+
+
+def attack(model: nn.Module, dataset: GroupDataset, settings: MetricSettings, runtime: Runtime) -> dict[str, float]:
+    rows = torch.from_numpy(stratified_rows(dataset.groups("test").numpy(), settings.attacks.rows, settings.attacks.seed))
+    t = dataset.test
+    return robust_metrics(
+        model, t.x[rows], t.y[rows], dataset.groups("test")[rows], dataset.num_classes, settings.attacks, runtime.device
+    )
+
+
+def measure(model: nn.Module, data: TaskData, settings: MetricSettings, runtime: Runtime) -> tuple[Predictions, dict[str, float], dict[str, Any]]:
+    """(predictions, metrics, details): every metric of the scorecard but cost and gold's."""
+    predictions = collect(model, data, settings, runtime)
+    metrics, details = compute_metrics(predictions)
+    metrics.update(attack(model, data.dataset, settings, runtime))
+    return predictions, metrics, details
+
+
+def record(settings: MetricSettings, dataset: GroupDataset, layers: int) -> dict[str, Any]:
+    """Every metric's settings, for the result file."""
+    return {
+        "mia": mia.SETTINGS,
+        "mutual_information": {**mutual_info.SETTINGS, "rows": int(len(mi_rows(dataset, settings))), "split": "test"},
+        "attacks": {**describe(settings.attacks, dataset.num_classes), "split": "test"},
+        "ece": {"bins": ECE_BINS, "norm": "l1", "library": "torchmetrics"},
+        "fairness_gap": {"layers": layers, "statistic": "std of each input channel over TEST"},
+    }
+
