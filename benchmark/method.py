@@ -126,10 +126,12 @@ class UnlearningMethod(TrainingModule):
         forget = self.loader("forget", batch_size=math.ceil(len(self.data.forget_idx) / max(1, steps)))
         return CombinedLoader({"forget": forget, "retain": retain}, "max_size_cycle")
 
-    def forget_then_retain(self, forget_batch_size: int | None = None) -> Passes:
-        """A pass over F, then a pass over R, every epoch; ``training_step`` receives
-        (part, batch) pairs with part "forget" or "retain"."""
-        return Passes({"forget": self.loader("forget", forget_batch_size), "retain": self.loader("retain")})
+    def forget_then_retain(self, forget: bool = True, forget_batch_size: int | None = None) -> Passes:
+        """This epoch's stream of (part, batch) pairs, part "forget" or "retain": a pass over F
+        (when ``forget``), then one over R. A method whose stream changes between epochs also
+        asks for ``reload_dataloaders_every_n_epochs=1`` in ``trainer_arguments``."""
+        passes = {"forget": self.loader("forget", forget_batch_size)} if forget else {}
+        return Passes({**passes, "retain": self.loader("retain")})
 
     def unlearn(self) -> None:
         """Work done before (or instead of) training; the default does nothing."""

@@ -33,7 +33,7 @@ from benchmark.evaluate import eval_mode
 
 @dataclass(frozen=True)
 class AttackSettings:
-    rows: int = 128  # size of the group-stratified TEST subset
+    rows: int = 64  # size of the group-stratified TEST subset
     eps: float = 8 / 255
     pgd_alpha: float = 2 / 255
     pgd_steps: int = 10

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from benchmark.data import Batch
+from benchmark.data import Batch, Passes
 from benchmark.losses import distillation_kl
 from benchmark.method import UnlearningMethod
 
@@ -39,8 +39,13 @@ class SCRUB(UnlearningMethod):
     ) -> None:
         super().__init__(model, original, data, epochs=epochs, lr=lr, batch_size=batch_size, **common)
 
-    def train_dataloader(self):
-        return self.forget_then_retain(self.hparams.forget_batch_size)
+    def train_dataloader(self) -> Passes:
+        """This epoch's stream: a pass over F while epoch < msteps, then one over R."""
+        return self.forget_then_retain(self.current_epoch < self.hparams.msteps, self.hparams.forget_batch_size)
+
+    def trainer_arguments(self) -> dict:
+        # the stream changes once the max-steps are over
+        return {**super().trainer_arguments(), "reload_dataloaders_every_n_epochs": 1}
 
     def divergence(self, batch: Batch) -> tuple[Tensor, Tensor]:
         """(student logits, d(x)) for a batch."""
@@ -49,12 +54,10 @@ class SCRUB(UnlearningMethod):
             teacher = self.original(batch.x)
         return student, distillation_kl(student, teacher, self.hparams.temperature)
 
-    def training_step(self, step: tuple[str, Batch], batch_idx: int) -> Tensor | None:
+    def training_step(self, step: tuple[str, Batch], batch_idx: int) -> Tensor:
         hp = self.hparams
         part, batch = step
         if part == "forget":  # max-steps
-            if self.current_epoch >= hp.msteps:
-                return None
             return -self.divergence(batch)[1]
         student, d = self.divergence(batch)
         return hp.gamma * torch.nn.functional.cross_entropy(student, batch.y) + hp.alpha * d
