@@ -12,7 +12,7 @@ from importlib import import_module
 _EXPORTS = {
     "UnlearningMethod": "benchmark.method",
     "Task": "benchmark.task",
-    "DatasetSource": "benchmark.task",
+    "DatasetSource": "benchmark.source",
     "TaskData": "benchmark.task",
     "GroupDataset": "benchmark.data",
     "Split": "benchmark.data",

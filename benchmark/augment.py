@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 from torch.nn import functional as F
@@ -31,7 +33,28 @@ def crop_flip(x: Tensor, pad: int = 2) -> Tensor:
     return padded[batch, chan, rows, cols]
 
 
-AUGMENTATIONS = {"crop_flip": crop_flip, "none": lambda x: x}
+def resized_crop_flip(x: Tensor, scale: tuple[float, float] = (0.08, 1.0), ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> Tensor:
+    """RandomResizedCrop + horizontal flip, per sample, on the device: a box of a random share
+    ``scale`` of the image's area and aspect ``ratio`` (log-uniform), resized back to the
+    input size (bilinear, via roi_align). Applied to the cached centre crops, so it is
+    RandomResizedCrop of the evaluation view rather than of the full original image."""
+    from torchvision.ops import roi_align
+
+    b, _, h, w = x.shape
+    area = torch.empty(b, device=x.device).uniform_(*scale) * h * w
+    log_ratio = torch.empty(b, device=x.device).uniform_(math.log(ratio[0]), math.log(ratio[1]))
+    aspect = log_ratio.exp()
+    bw = (area * aspect).sqrt().clamp(1, w)
+    bh = (area / aspect).sqrt().clamp(1, h)
+    x0 = torch.rand(b, device=x.device) * (w - bw)
+    y0 = torch.rand(b, device=x.device) * (h - bh)
+    boxes = torch.stack([torch.arange(b, device=x.device, dtype=x.dtype), x0, y0, x0 + bw, y0 + bh], 1).to(x.dtype)
+    out = roi_align(x, boxes, output_size=(h, w), spatial_scale=1.0, sampling_ratio=2, aligned=True)
+    flip = torch.rand(b, device=x.device) < 0.5
+    return torch.where(flip.view(b, 1, 1, 1), out.flip(-1), out)
+
+
+AUGMENTATIONS = {"crop_flip": crop_flip, "resized_crop_flip": resized_crop_flip, "none": lambda x: x}
 
 
 def augment(x: Tensor, name: str) -> Tensor:

@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--devices", help="devices per job, as Lightning takes them (default: 1)")
     run.add_argument("--precision", help="Lightning precision, or auto: bf16-mixed on GPU, 32-true on CPU")
     run.add_argument("--workers", help="cells run at once in worker processes: a number, or auto (one per GPU; up to 4 on the CPU)")
+    run.add_argument("--data", action="append", metavar="NAME=PATH", help="a dataset's local copy (repeatable)")
+    run.add_argument("--preset", choices=["quick", "paper"], help="quick: a CPU budget; paper: the papers' models and recipes")
+    run.add_argument("--pretrained", metavar="PATH", help="a local file of pretrained backbone weights (for --preset paper offline)")
 
     listing = commands.add_parser("list", help="list registered methods or tasks", description="List registered methods or tasks.")
     listing.add_argument("what", choices=["methods", "tasks"])
@@ -48,6 +51,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     board.add_argument("--runs", type=Path, default=Path("runs"), help="results directory (default: ./runs)")
     board.add_argument("--leaderboard", type=Path, default=Path("leaderboard"), help="output directory (default: ./leaderboard)")
+
+    data = commands.add_parser("data", help="inspect a dataset's local copy", description="Inspect a dataset's local copy.")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    check = data_commands.add_parser(
+        "check",
+        help="count rows per split and group and compare with the published counts",
+        description="Read the labels of a local copy and print its rows per split and group beside the published counts, naming each mismatch (exit status 1 if any).",
+    )
+    check.add_argument("name", help="dataset (task suite) name, e.g. waterbirds")
+    check.add_argument("--from", dest="path", required=True, type=Path, help="the local copy")
 
     again = commands.add_parser(
         "rescore",
@@ -86,6 +99,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         leaderboard=args.leaderboard,
         runtime=_runtime_flags(args, config),
         workers=args.workers,
+        data=args.data,
+        preset=args.preset,
+        model={**(config.get("model") or {}), "pretrained": args.pretrained} if args.pretrained else None,
     )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
@@ -183,7 +199,16 @@ def cmd_rescore(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "rescore": cmd_rescore}
+def cmd_data(args: argparse.Namespace, console: Console) -> int:
+    from benchmark.datacheck import check_counts
+
+    lines, mismatches = check_counts(args.name, args.path)
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
+    return 1 if mismatches else 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "rescore": cmd_rescore, "data": cmd_data}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

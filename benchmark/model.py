@@ -1,4 +1,5 @@
-"""The model contract: a timm backbone behind ``logits``, ``features`` and ``head``.
+"""The model contract: a backbone (timm's, or a small MLP for tables) behind ``logits``,
+``features`` and ``head``.
 
 Normalisation lives inside the wrapper, so everything outside it (training, metrics,
 adversarial attacks) feeds inputs in [0, 1].
@@ -15,13 +16,51 @@ from torch import Tensor, nn
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What to build: a timm model name, its input size and normalisation."""
+    """What to build: a timm model name (or ``mlp:<width>,<width>`` for table rows of
+    ``in_features`` columns), its input size, normalisation (none when ``mean`` is empty) and
+    initial weights: ``pretrained`` '' (random), 'timm' (timm's, downloaded) or a weights file."""
 
     backbone: str = "test_resnet"
     image_size: int = 24
     mean: tuple[float, ...] = (0.5, 0.5, 0.5)
     std: tuple[float, ...] = (0.5, 0.5, 0.5)
     channels_last: bool = True
+    pretrained: str = ""
+    in_features: int = 0
+
+
+class MLP(nn.Module):
+    """Linear-BatchNorm-ReLU blocks for table rows; ``feature_info`` names its stages like timm's."""
+
+    def __init__(self, in_features: int, widths: tuple[int, ...]) -> None:
+        super().__init__()
+        sizes = (in_features, *widths)
+        self.blocks = nn.Sequential(
+            *(nn.Sequential(nn.Linear(a, b), nn.BatchNorm1d(b), nn.ReLU()) for a, b in zip(sizes, sizes[1:]))
+        )
+        self.num_features = sizes[-1]
+        self.feature_info = [{"module": f"blocks.{i}"} for i in range(len(widths))]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.blocks(x.flatten(1))
+
+
+def _backbone(spec: ModelSpec) -> nn.Module:
+    from benchmark.errors import BenchmarkError
+
+    if spec.backbone.startswith("mlp"):
+        widths = tuple(int(w) for w in spec.backbone.partition(":")[2].split(",") if w) or (128, 64)
+        return MLP(spec.in_features, widths)
+    overlay = {"file": spec.pretrained} if spec.pretrained not in ("", "timm") else None
+    try:
+        return timm.create_model(spec.backbone, pretrained=bool(spec.pretrained), num_classes=0, pretrained_cfg_overlay=overlay)
+    except RuntimeError as err:  # timm's "Unknown model", or weights it could not load
+        raise BenchmarkError(f"cannot build backbone {spec.backbone!r}: {err}") from None
+    except Exception as err:  # a download that cannot happen here
+        raise BenchmarkError(
+            f"cannot fetch pretrained weights for {spec.backbone!r} ({type(err).__name__}); "
+            "pass --pretrained PATH to a local weights file"
+        ) from None
 
 
 class Classifier(nn.Module):
@@ -30,15 +69,11 @@ class Classifier(nn.Module):
     def __init__(self, spec: ModelSpec, num_classes: int) -> None:
         super().__init__()
         self.spec = spec
-        try:
-            self.backbone = timm.create_model(spec.backbone, pretrained=False, num_classes=0)
-        except RuntimeError as err:  # timm's "Unknown model"
-            from benchmark.errors import BenchmarkError
-
-            raise BenchmarkError(f"cannot build backbone {spec.backbone!r}: {err}") from None
+        self.backbone = _backbone(spec)
         self.head = nn.Linear(self.backbone.num_features, num_classes)
-        self.register_buffer("mean", torch.tensor(spec.mean).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(spec.std).view(1, -1, 1, 1), persistent=False)
+        shape = (1, -1, 1, 1) if spec.image_size else (1, -1)
+        self.register_buffer("mean", torch.tensor(spec.mean or (0.0,)).view(shape), persistent=False)
+        self.register_buffer("std", torch.tensor(spec.std or (1.0,)).view(shape), persistent=False)
         if spec.channels_last:
             self.to(memory_format=torch.channels_last)
 
@@ -48,7 +83,7 @@ class Classifier(nn.Module):
 
     def features(self, x: Tensor) -> Tensor:
         x = (x - self.mean) / self.std
-        if self.spec.channels_last:
+        if self.spec.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         return self.backbone(x)
 

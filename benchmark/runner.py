@@ -112,7 +112,7 @@ class Runner:
         key = task.source.fingerprint()
         if key not in self._datasets:
             self.report(f"preparing {task.source.name}", 0, 1)
-            self._datasets[key] = task.source.load(self.cache / "datasets")
+            self._datasets[key] = task.source.load(self.cache / "datasets", self.report)
         return self._datasets[key]
 
     def original_mi(self, task: Task, seed: int) -> float:

@@ -9,6 +9,8 @@ It comes from an optional YAML config file (``--config``) with CLI flags taking 
     leaderboard: leaderboard  # leaderboard.json, leaderboard.md, index.html
     hparams: {finetune: {epochs: 2, lr: 0.005}}
     datasets: {shapes: {n_train: 400}}     # settings for a task suite's dataset
+    data: {waterbirds: /data/waterbirds}   # where a dataset's local copy is (--data NAME=PATH)
+    preset: quick                          # quick (CPU budget) or paper (REFERENCE §3 recipes)
     recipe: {epochs: 6}                    # overrides every dataset's training recipe
     model: {backbone: test_vit}            # overrides every dataset's model
     runtime: {accelerator: auto, devices: 1, precision: auto}
@@ -28,14 +30,14 @@ import yaml
 from benchmark.errors import BenchmarkError
 from benchmark.model import ModelSpec
 from benchmark.method import reweights
-from benchmark.registry import MethodRef, default_methods, default_tasks, gold_method, load_method, load_tasks
+from benchmark.registry import MethodRef, default_methods, default_tasks, gold_method, load_method, load_tasks, suite_names
 from benchmark.runtime import Runtime
 from benchmark.scorecard import MetricSettings
 from benchmark.task import Task
 from benchmark.training import Recipe
 
 DEFAULT_SEEDS = (0, 1, 2)
-KEYS = ("methods", "tasks", "seeds", "out", "leaderboard", "hparams", "datasets", "recipe", "model", "runtime", "workers", "metrics")
+KEYS = ("methods", "tasks", "seeds", "out", "leaderboard", "hparams", "datasets", "data", "preset", "recipe", "model", "runtime", "workers", "metrics")
 
 
 @dataclass
@@ -142,7 +144,7 @@ def with_golds(methods: list[MethodRef], tasks: list[Task], hparams: dict[str, d
 def build_spec(config: dict[str, Any], **flags: Any) -> Spec:
     """Merge a config mapping with CLI flags (flags that are not None win)."""
     merged = {**config, **{k: v for k, v in flags.items() if v is not None}}
-    datasets = _mapping(merged.get("datasets"), "datasets")
+    datasets = dataset_settings(merged)
     method_names_ = _as_list(merged.get("methods") or default_methods(), "methods")
     methods = [load_method(str(m)) for m in method_names_]
     task_specs = merged.get("tasks")
@@ -176,6 +178,29 @@ def _metric_settings(config: dict[str, Any]) -> MetricSettings:
         return MetricSettings.from_config(config)
     except TypeError as err:
         raise BenchmarkError(f"bad metrics settings {config}: {err}") from None
+
+
+def dataset_settings(merged: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per task suite, the settings of its dataset: ``datasets``, with the ``data`` paths and
+    the ``preset`` folded in."""
+    datasets = {str(k): dict(_mapping(v, f"datasets.{k}")) for k, v in _mapping(merged.get("datasets"), "datasets").items()}
+    data = merged.get("data") or {}
+    if isinstance(data, (list, tuple)):  # NAME=PATH strings from the command line
+        data = dict(_name_path(item) for item in data)
+    for name, path in _mapping(data, "data").items():
+        datasets.setdefault(str(name), {})["path"] = str(path)
+    preset = merged.get("preset")
+    if preset:
+        for suite in suite_names():
+            datasets.setdefault(suite, {})["preset"] = str(preset)
+    return datasets
+
+
+def _name_path(item: str) -> tuple[str, str]:
+    name, sep, path = str(item).partition("=")
+    if not sep or not name or not path:
+        raise BenchmarkError(f"--data takes NAME=PATH, not {item!r}")
+    return name, path
 
 
 def _workers(value: Any) -> int | None:

@@ -3,83 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from benchmark.data import GroupDataset, Split, make_loader
+from benchmark.data import GroupDataset, make_loader
 from benchmark.errors import BenchmarkError
 from benchmark.hashing import stable_hash
-from benchmark.model import Classifier, ModelSpec
+from benchmark.model import Classifier
+from benchmark.source import DatasetSource
 from benchmark.splits import Skew, check_skew, forget_split
 from benchmark.training import Recipe
 
-
-class DatasetSource(ABC):
-    """Where a dataset comes from, and the model and recipe it is trained with by default.
-
-    ``identity()`` lists everything that decides the content; its hash, the fingerprint,
-    names the cached copy and enters the cache key of every model trained on it.
-    """
-
-    name: str
-    model: ModelSpec = ModelSpec()
-    recipe: Recipe = Recipe()
-
-    @abstractmethod
-    def identity(self) -> dict[str, Any]: ...
-
-    @abstractmethod
-    def build(self) -> GroupDataset:
-        """Produce the dataset (its ``fingerprint`` must be ``self.fingerprint()``)."""
-
-    def fingerprint(self) -> str:
-        return stable_hash({"name": self.name, **self.identity()})
-
-    def load(self, cache_dir: Path | None = None) -> GroupDataset:
-        """The dataset, from ``cache_dir`` when it was built before (memory-mapped)."""
-        if cache_dir is None:
-            return self.build()
-        path = Path(cache_dir) / f"{self.name}-{self.fingerprint()}.pt"
-        if path.exists():
-            return _from_state(torch.load(path, mmap=True, weights_only=True), self)
-        dataset = self.build()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(_to_state(dataset), tmp)
-        tmp.replace(path)
-        return dataset
-
-
-def _to_state(d: GroupDataset) -> dict[str, Any]:
-    state: dict[str, Any] = {f"{s}.{f}": getattr(d.split(s), f) for s in ("train", "val", "test") for f in "xya"}
-    state.update(
-        num_classes=d.num_classes,
-        num_attributes=d.num_attributes,
-        class_names=list(d.class_names),
-        attribute_names=list(d.attribute_names),
-        augment=d.augment,
-    )
-    return state
-
-
-def _from_state(state: dict[str, Any], source: DatasetSource) -> GroupDataset:
-    splits = {s: Split(*(state[f"{s}.{f}"] for f in "xya")) for s in ("train", "val", "test")}
-    return GroupDataset(
-        name=source.name,
-        **splits,
-        num_classes=state["num_classes"],
-        num_attributes=state["num_attributes"],
-        fingerprint=source.fingerprint(),
-        class_names=tuple(state["class_names"]),
-        attribute_names=tuple(state["attribute_names"]),
-        augment=state["augment"],
-    )
+__all__ = ["DatasetSource", "Task", "TaskData", "PARTS"]
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ import torch
 
 from benchmark.data import GroupDataset, Split
 from benchmark.model import ModelSpec
-from benchmark.task import DatasetSource, Task
+from benchmark.source import DatasetWriter, PresetSource, Report
+from benchmark.task import Task
 from benchmark.training import Recipe
 
 LAND, WATER = (0.55, 0.45, 0.30), (0.30, 0.45, 0.60)
@@ -59,7 +60,7 @@ def draw_images(
 
 
 @dataclass(frozen=True)
-class ShapesSource(DatasetSource):
+class ShapesSource(PresetSource):
     """Generator settings; the same settings give the same bytes."""
 
     n_train: int = 3000
@@ -71,10 +72,17 @@ class ShapesSource(DatasetSource):
     noise: float = 0.08
     seed: int = 0
     name: str = "shapes"
-    model: ModelSpec = ModelSpec(backbone="test_resnet", image_size=24)
+    preset: str = "quick"
+
     # Final weights, not best-on-VAL: a group-balanced VAL picks checkpoints by how little
     # they use the background, which makes the original's worst group noisy from seed to seed.
-    recipe: Recipe = Recipe(epochs=12, batch_size=64, lr=0.05, weight_decay=5e-4, warmup_epochs=1, select_best_on_val=False)
+    _setup = (
+        ModelSpec(backbone="test_resnet", image_size=24),
+        Recipe(epochs=12, batch_size=64, lr=0.05, weight_decay=5e-4, warmup_epochs=1, select_best_on_val=False),
+    )
+    presets = {"quick": _setup, "paper": _setup}  # our own dataset: one recipe for both
+    published_counts = {}
+    layouts = "nothing: shapes is generated"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.spurious <= 1.0:
@@ -96,7 +104,15 @@ class ShapesSource(DatasetSource):
         x = draw_images(y, a, rng, size=self.size, contrast=self.contrast, noise=self.noise)
         return Split(torch.from_numpy(x), torch.from_numpy(y).long(), torch.from_numpy(a).long())
 
+    def write(self, out: DatasetWriter, report: Report | None = None) -> None:
+        d = self.build()
+        for name in ("train", "val", "test"):
+            split = d.split(name)
+            out.put(name, split.x.numpy(), split.y.numpy(), split.a.numpy())
+        out.finish(num_classes=2, num_attributes=2, class_names=d.class_names, attribute_names=d.attribute_names, augment=d.augment)
+
     def build(self) -> GroupDataset:
+        """The dataset in memory (it is small)."""
         streams = np.random.SeedSequence(self.seed).spawn(3)
         return GroupDataset(
             name=self.name,

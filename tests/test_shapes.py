@@ -34,7 +34,7 @@ def test_cache_round_trip(tmp_path):
     source = ShapesSource(**SMALL)
     built = source.load(tmp_path)
     cached = source.load(tmp_path)
-    assert list(tmp_path.iterdir())[0].name == f"shapes-{source.fingerprint()}.pt"
+    assert [p.name for p in tmp_path.iterdir()] == [f"shapes-{source.fingerprint()}"]
     assert torch.equal(built.train.x, cached.train.x) and cached.class_names == built.class_names
 
 
