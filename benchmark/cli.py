@@ -204,7 +204,7 @@ def cmd_data(args: argparse.Namespace, console: Console) -> int:
 
     lines, mismatches = check_counts(args.name, args.path)
     for line in lines:
-        console.print(line, markup=False, highlight=False)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     return 1 if mismatches else 0
 
 

@@ -46,6 +46,12 @@ def _decode(job: tuple[Any, int, int]) -> np.ndarray:
     return square(open_rgb(item), size, resize)
 
 
+def decoding_pool(processes: int | None = None) -> Any:
+    """A pool of spawned processes for ``decode_into``; make one per dataset and reuse it
+    (each process starts by importing the main script)."""
+    return get_context("spawn").Pool(processes or max(1, min(8, os.cpu_count() or 1)))
+
+
 def decode_into(
     out: np.ndarray,
     items: Iterable[Any],
@@ -54,24 +60,17 @@ def decode_into(
     resize: int,
     report: Report,
     what: str,
-    processes: int | None = None,
+    pool: Any = None,
 ) -> None:
     """Decode ``items`` (paths, bytes, Hugging Face image records or images) into ``out``
-    [N, 3, size, size], in order."""
-    processes = processes or max(1, min(8, os.cpu_count() or 1))
+    [N, 3, size, size], in order; in ``pool`` when given."""
     jobs = ((item, size, resize) for item in items)
     total = len(out)
-    if processes == 1 or total < 64:
-        for i, job in enumerate(jobs):
-            out[i] = _decode(job)
-            if i % 256 == 0:
-                report(what, i, total)
-    else:
-        with get_context("spawn").Pool(processes) as pool:
-            for i, image in enumerate(pool.imap(_decode, jobs, chunksize=32)):
-                out[i] = image
-                if i % 256 == 0:
-                    report(what, i, total)
+    decoded = pool.imap(_decode, jobs, chunksize=32) if pool is not None and total >= 64 else map(_decode, jobs)
+    for i, image in enumerate(decoded):
+        out[i] = image
+        if i % 256 == 0:
+            report(what, i, total)
     report(what, total, total)
 
 

@@ -96,8 +96,11 @@ def robust_metrics(
             yb = y[start : start + settings.batch_size].to(device)
             with torch.no_grad():
                 clean = model(xb).argmax(1) == yb
+            # torchattacks' APGD and Square index inputs as [B, C, H, W]: a table row goes in
+            # as a 1 x 1 x D image (the MLP flattens it again) and comes back as a row
+            shaped = xb.view(len(xb), 1, 1, -1) if xb.dim() == 2 else xb
             for name, attack in attacks.items():
-                adv = attack(xb, yb)
+                adv = attack(shaped, yb).view_as(xb)
                 with torch.no_grad():
                     correct[name].append((clean & (model(adv).argmax(1) == yb)).cpu())
     out = {}

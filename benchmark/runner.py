@@ -22,13 +22,13 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from benchmark import scorecard
 from benchmark.data import GroupDataset
 from benchmark.errors import BenchmarkError
 from benchmark.hashing import stable_hash
 from benchmark.method import UnlearningMethod, default_hparams, resolve_hparams, reweights
 from benchmark.metrics import speedup
 from benchmark.model import Classifier, build_model, frozen_copy
-from benchmark import scorecard
 from benchmark.mutual_info import feature_group_mi
 from benchmark.registry import MethodRef
 from benchmark.results import CELL_SCHEMA_VERSION, cell_path, predictions_path, read_cell, write_cell

@@ -57,7 +57,11 @@ def seed_scores(cell: dict[str, Any], gold: dict[str, Any] | None) -> tuple[dict
     metrics["speedup_vs_gold"] = _number(speedup(metrics["unlearn_seconds"], gold_metrics["unlearn_seconds"]))
     gold_metrics["speedup_vs_gold"] = 1.0
     gaps = {k: abs(v - gold_metrics[k]) for k, v in metrics.items() if k in gold_metrics}
-    metrics["avg_gap"] = statistics.fmean(gaps.get(c, math.nan) for c in AVG_GAP_COMPONENTS)
+    # a component undefined on the task for both the method and gold (equalized odds with a
+    # single attribute value, as in class-wise CIFAR-10) leaves the mean; undefined on one
+    # side only, it makes avg_gap undefined
+    defined = [c for c in AVG_GAP_COMPONENTS if not (math.isnan(metrics.get(c, math.nan)) and math.isnan(gold_metrics.get(c, math.nan)))]
+    metrics["avg_gap"] = statistics.fmean(gaps.get(c, math.nan) for c in defined) if defined else math.nan
     metrics["tow"] = 100.0 * math.prod(1 - gaps.get(c, math.nan) / 100 for c in TOW_COMPONENTS)
     metrics["mi_feature_group_gold"] = gold_metrics.get("mi_feature_group", math.nan)
     metrics["mi_calibration_error"] = gaps.get("mi_feature_group", math.nan)

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Iterable, Sequence
 import numpy as np
 
 from benchmark.errors import BenchmarkError
-from benchmark.images import decode_into
+from benchmark.images import decode_into, decoding_pool
 from benchmark.source import DatasetWriter, PresetSource, Report
 from benchmark.task import Task
 
@@ -29,7 +29,34 @@ class Records:
     a: np.ndarray
 
 
-class ImageSource(PresetSource):
+def explained(err: BenchmarkError, layouts: str) -> BenchmarkError:
+    """The error, with the expected layouts named if it does not name them already."""
+    text = str(err)
+    return err if layouts in text else BenchmarkError(f"{text}; expected {layouts}")
+
+
+class LocalCopy:
+    """A source read from ``path`` (a local copy) or, when it is None, from the Hub."""
+
+    path: str | None = None
+    name: str
+    layouts: str
+
+    def root(self) -> Path | None:
+        """The local copy, checked to exist (None: the Hub)."""
+        if self.path is None:
+            return None
+        root = Path(self.path).expanduser()
+        if not root.exists():
+            raise BenchmarkError(f"{self.name}: {root} does not exist; expected {self.layouts}")
+        return root
+
+    def where(self) -> str:
+        """What the copy is, for the fingerprint."""
+        return str(Path(self.path).expanduser().resolve()) if self.path else f"hub:{self.hub_id}"
+
+
+class ImageSource(LocalCopy, PresetSource):
     """An image dataset read from a local ``path`` (a Hub copy or the original release; see
     ``layouts``) or, with no path, from the Hugging Face Hub; decoded once into the cache at
     the preset's resolution (the shorter side resized to size x ``resize_ratio``, centre crop)."""
@@ -54,29 +81,19 @@ class ImageSource(PresetSource):
     def label_table(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         return self.distributed()
 
-    def root(self) -> Path | None:
-        """The local copy, checked to exist (None: the Hub)."""
-        if self.path is None:
-            return None
-        root = Path(self.path).expanduser()
-        if not root.exists():
-            raise BenchmarkError(f"{self.name}: {root} does not exist; expected {self.layouts}")
-        return root
-
     def identity(self) -> dict[str, Any]:
-        where = str(Path(self.path).expanduser().resolve()) if self.path else f"hub:{self.hub_id}"
-        return {"version": self.version, "from": where, "size": self.model.image_size, "resize": self.resize()}
+        return {"version": self.version, "from": self.where(), "size": self.model.image_size, "resize": self.resize()}
 
     def resize(self) -> int:
         return int(round(self.model.image_size * self.resize_ratio))
 
     def write(self, out: DatasetWriter, report: Report) -> None:
         size = self.model.image_size
-        for split, rec in self.records().items():
-            n = len(rec.y)
-            images = out.allocate(split, n, (3, size, size))
-            decode_into(images, rec.images, size=size, resize=self.resize(), report=report, what=f"decoding {self.name} {split}")
-            out.labels(split, rec.y, rec.a)
+        with decoding_pool() as pool:
+            for split, rec in self.records().items():
+                images = out.allocate(split, len(rec.y), (3, size, size))
+                self.fill(images, rec.images, f"decoding {self.name} {split}", report, pool)
+                out.labels(split, rec.y, rec.a)
         out.finish(
             num_classes=self.num_classes,
             num_attributes=self.num_attributes,
@@ -84,6 +101,13 @@ class ImageSource(PresetSource):
             attribute_names=self.attribute_names,
             augment="resized_crop_flip" if size >= 128 else "crop_flip",
         )
+
+    def fill(self, out: np.ndarray, images: Any, what: str, report: Report, pool: Any) -> None:
+        """Decode one split's ``images`` into ``out`` [N, 3, size, size]."""
+        try:
+            decode_into(out, images, size=self.model.image_size, resize=self.resize(), report=report, what=what, pool=pool)
+        except (OSError, ValueError) as err:  # PIL: bytes that are no image
+            raise BenchmarkError(f"{what}: an image does not decode ({type(err).__name__}: {err})") from None
 
     def not_a_copy(self, root: Path) -> BenchmarkError:
         return BenchmarkError(f"{self.name}: {root} is not a copy of the dataset; expected {self.layouts}")

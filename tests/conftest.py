@@ -41,5 +41,17 @@ def cli(capsys: pytest.CaptureFixture, tmp_path: Path, monkeypatch: pytest.Monke
     return CLI(capsys, tmp_path)
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny models run faster on one intra-op thread, and idle threads do not spin against
+    whatever else shares the cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text())
