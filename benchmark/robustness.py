@@ -1,6 +1,9 @@
 """Robust accuracy under L∞ attacks (torchattacks), on a fixed group-stratified TEST subset.
 
 - ``pgd_acc``: PGD (eps, step alpha, ``pgd_steps`` steps, random start), torchattacks' PGD.
+  eps is the dataset's ``attack_eps`` (8/255, REFERENCE §5, unless the dataset says
+  otherwise) when the settings leave it unset; alpha defaults to eps/4 (torchattacks' 2/255
+  at 8/255).
 - ``autoattack_acc``: the AutoAttack ensemble run one attack after the other on the rows
   still robust (torchattacks' MultiAttack): APGD-CE, APGD-T, FAB-T and Square when the task
   has at least 4 classes; APGD-CE and Square otherwise (APGD-T/FAB-T need ≥ 4 classes,
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import random
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Iterator
 
 import numpy as np
@@ -31,16 +34,25 @@ from benchmark.augment import to_unit_float
 from benchmark.evaluate import eval_mode
 
 
+DEFAULT_EPS = 8 / 255  # REFERENCE §5, torchattacks' default
+
+
 @dataclass(frozen=True)
 class AttackSettings:
     rows: int = 64  # size of the group-stratified TEST subset
-    eps: float = 8 / 255
-    pgd_alpha: float = 2 / 255
+    eps: float | None = None  # None: the dataset's attack_eps (DEFAULT_EPS when run outside a task)
+    pgd_alpha: float | None = None  # None: eps / 4
     pgd_steps: int = 10
     aa_steps: int = 10
     square_queries: int = 100
     seed: int = 0
     batch_size: int = 256
+
+
+    def resolved(self, eps: float = DEFAULT_EPS) -> AttackSettings:
+        """These settings with eps (``eps`` when unset) and the PGD step filled in."""
+        eps = eps if self.eps is None else self.eps
+        return replace(self, eps=eps, pgd_alpha=eps / 4 if self.pgd_alpha is None else self.pgd_alpha)
 
 
 def autoattack_names(num_classes: int) -> list[str]:
@@ -49,6 +61,7 @@ def autoattack_names(num_classes: int) -> list[str]:
 
 def build_attacks(model: nn.Module, num_classes: int, s: AttackSettings) -> dict[str, Any]:
     """The attacks, built with the model already on its device (torchattacks fixes it then)."""
+    s = s.resolved()
     components = {
         "APGD-CE": lambda: torchattacks.APGD(model, norm="Linf", eps=s.eps, steps=s.aa_steps, loss="ce", seed=s.seed),
         "APGD-T": lambda: torchattacks.APGDT(model, norm="Linf", eps=s.eps, steps=s.aa_steps, n_classes=num_classes, seed=s.seed),
@@ -111,5 +124,5 @@ def robust_metrics(
 
 def describe(settings: AttackSettings, num_classes: int) -> dict[str, Any]:
     """What ran, for the result file."""
-    return {**asdict(settings), "norm": "Linf", "pgd": "PGD, random start", "autoattack": autoattack_names(num_classes),
+    return {**asdict(settings.resolved()), "norm": "Linf", "pgd": "PGD, random start", "autoattack": autoattack_names(num_classes),
             "robust_if": "correct clean and attacked", "library": f"torchattacks {torchattacks.__version__}"}

@@ -120,8 +120,8 @@ class Runner:
         path = self.cache / "models" / f"original-{self.original_key(task, seed)}.features.npz"
         if not path.exists():
             dataset = self.dataset(task)
-            features = scorecard.test_features(self.original(task, seed), dataset, self.spec.metrics, self.spec.runtime)
-            groups = dataset.groups("test").numpy()[scorecard.mi_rows(dataset, self.spec.metrics)]
+            features = scorecard.test_features(self.original(task, seed), dataset, self.spec.metrics_for(task), self.spec.runtime)
+            groups = dataset.groups("test").numpy()[scorecard.mi_rows(dataset, self.spec.metrics_for(task))]
             save_features(path, features, groups)
         return original_mi_from(path, self.dataset(task).num_groups)
 
@@ -169,7 +169,7 @@ class Runner:
                 "original": self.original_key(cell.task, cell.seed),
                 "seed": cell.seed,
                 "runtime": self.spec.runtime,
-                "metrics": self.spec.metrics,
+                "metrics": self.spec.metrics_for(cell.task),
             }
         )
 
@@ -243,9 +243,10 @@ class Runner:
             torch.cuda.reset_peak_memory_stats()
         method, seconds = self.unlearn(cell)
         data, dataset = method.data, method.data.dataset
+        settings = self.spec.metrics_for(task)
         started = time.perf_counter()
         model = method.model.to(self.spec.runtime.device)
-        predictions, metrics, details = scorecard.measure(model, data, self.spec.metrics, self.spec.runtime)
+        predictions, metrics, details = scorecard.measure(model, data, settings, self.spec.runtime)
         metrics["mi_feature_group_original"] = self.original_mi(task, seed)
         evaluated = time.perf_counter()
         metrics["unlearn_seconds"] = seconds
@@ -272,7 +273,7 @@ class Runner:
             "hparams": dict(method.hparams),
             "metrics": metrics,
             "details": details,
-            "metric_settings": scorecard.record(self.spec.metrics, dataset, len(predictions.norm_std)),
+            "metric_settings": scorecard.record(settings, dataset, len(predictions.norm_std)),
             "timings": {"unlearn_seconds": seconds, "evaluate_seconds": evaluated - started},
             **_peak_memory(self.spec.runtime.uses_cuda),
             "model": asdict(self.spec.model_for(task)),

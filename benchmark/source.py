@@ -24,6 +24,7 @@ import torch
 from benchmark.data import SPLITS, GroupDataset, Split
 from benchmark.hashing import stable_hash
 from benchmark.model import ModelSpec
+from benchmark.robustness import DEFAULT_EPS
 from benchmark.training import Recipe
 
 Report = Callable[[str, int, int], None]
@@ -96,6 +97,8 @@ class DatasetSource(ABC):
     published_counts: ClassVar[dict[str, list[int] | int]] = {}
     #: what the source expects to find at a local path, for error messages
     layouts: ClassVar[str] = ""
+    #: the L∞ budget of the attacks on this dataset, unless the metric settings name one
+    attack_eps: ClassVar[float] = DEFAULT_EPS
 
     @abstractmethod
     def identity(self) -> dict[str, Any]: ...

@@ -60,6 +60,10 @@ class Spec:
     def model_for(self, task: Task) -> ModelSpec:
         return _replace(task.source.model, self.model, "model")
 
+    def metrics_for(self, task: Task) -> MetricSettings:
+        """The metric settings with the attack budget resolved: the settings' eps, else the dataset's."""
+        return dataclasses.replace(self.metrics, attacks=self.metrics.attacks.resolved(task.source.attack_eps))
+
     def hparams_for(self, method: MethodRef) -> dict[str, Any]:
         return method_overrides(self.hparams, method)
 

@@ -46,7 +46,7 @@ def main() -> None:
     cell = runner.plan()[-1]
     data = runner.task_data(cell.task, cell.seed)
     model = runner.original(cell.task, cell.seed).to(spec.runtime.device)
-    settings, rt, ds = spec.metrics, spec.runtime, data.dataset
+    settings, rt, ds = spec.metrics_for(cell.task), spec.runtime, data.dataset
     rows = torch.cat([ds.train.x, ds.val.x, ds.test.x])
     preds = scorecard.collect(model, data, settings, rt)
     pgd_only = scorecard.MetricSettings(settings.mi_rows, settings.attacks)

@@ -83,6 +83,11 @@ class ShapesSource(PresetSource):
     presets = {"quick": _setup, "paper": _setup}  # our own dataset: one recipe for both
     published_counts = {}
     layouts = "nothing: shapes is generated"
+    # The bar is faint (contrast up to 0.3 under noise 0.08), so the standard 8/255 breaks every
+    # model on every row (measured: PGD and AutoAttack accuracy 0.0 for all methods, 3 seeds),
+    # and the columns would tell methods apart by nothing. At 2/255 the original keeps ~65%
+    # of its TEST rows and ~40% of its worst group.
+    attack_eps = 2 / 255
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.spurious <= 1.0:

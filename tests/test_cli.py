@@ -73,6 +73,7 @@ def test_tiny_benchmark_end_to_end(cli, tiny_config, plugin):
     assert len(results) == 18 and len(list(Path("runs/results").rglob("*.preds.npz"))) == 18
     cell = read_json(Path("runs/results/shapes/g2-r0.9-skew1.0/SmoothFinetune/seed-0.json"))
     assert cell["hparams"]["smoothing"] == 0.1 and cell["task"]["forget_group"] == 2
+    assert cell["metric_settings"]["attacks"]["eps"] == 2 / 255  # the shapes dataset's budget
     assert Path("leaderboard/leaderboard.md").exists() and Path("leaderboard/index.html").exists()
 
     # every entry carries every metric

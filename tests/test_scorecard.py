@@ -14,6 +14,7 @@ from benchmark.mia import mia_metrics
 from benchmark.mutual_info import entropy, feature_group_mi
 from benchmark.predictions import PARTS, Predictions
 from benchmark.robustness import AttackSettings, preserved_rng, robust_metrics
+from benchmark.spec import build_spec
 
 
 def predictions(parts, probs, y, g, num_attributes=2, forget_group=2):
@@ -151,3 +152,14 @@ def test_preserved_rng_restores_numpy_and_random():
         np.random.seed(99)
         random.seed(99)
     assert (np.random.rand(), random.random()) == a
+
+
+def test_attack_budget_is_the_datasets_unless_the_settings_name_one():
+    shapes = build_spec({}, tasks=["shapes/g2-r0.9-skew1.0"])
+    assert shapes.metrics_for(shapes.tasks[0]).attacks.eps == pytest.approx(2 / 255)
+    assert shapes.metrics_for(shapes.tasks[0]).attacks.pgd_alpha == pytest.approx(0.5 / 255)  # eps / 4
+    adult = build_spec({}, tasks=["adult/g2-r0.5-skew1.0"])
+    assert adult.metrics_for(adult.tasks[0]).attacks.eps == pytest.approx(8 / 255)  # REFERENCE §5
+    chosen = build_spec({"metrics": {"attacks": {"eps": 0.1, "pgd_alpha": 0.01}}}, tasks=["shapes/g2-r0.9-skew1.0"])
+    assert chosen.metrics_for(chosen.tasks[0]).attacks == AttackSettings(eps=0.1, pgd_alpha=0.01)
+    assert AttackSettings().resolved() == AttackSettings(eps=8 / 255, pgd_alpha=2 / 255)  # outside a task
