@@ -15,7 +15,7 @@ It comes from an optional YAML config file (``--config``) with CLI flags taking 
     model: {backbone: test_vit}            # overrides every dataset's model
     runtime: {accelerator: auto, devices: 1, precision: auto}
     workers: auto             # cells run at once: one per GPU, or up to 4 CPU processes
-    metrics: {mi_rows: 1000, attacks: {rows: 64, pgd_steps: 10, aa_steps: 10, square_queries: 100}}
+    metrics: {mi_rows: 1000, attacks: {rows: 64, pgd_steps: 10, aa_steps: 10, square_queries: 25}}
 """
 
 from __future__ import annotations
