@@ -172,6 +172,8 @@ def test_bad_config_values(cli, tmp_path):
     assert "seeds must be" in one_line_error(cli, "run", "--config", str(cfg))
     cfg.write_text("tasks: [shapes]\n  bad: [\n")
     assert "not valid YAML" in one_line_error(cli, "run", "--config", str(cfg))
+    cfg.write_text("metrics: {attacks: {epsilon: 0.1}}\n")
+    assert "bad metrics settings" in one_line_error(cli, "run", "--config", str(cfg))
     assert "config file not found" in one_line_error(cli, "run", "--config", "nowhere.yaml")
 
 
