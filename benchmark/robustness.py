@@ -48,7 +48,6 @@ class AttackSettings:
     seed: int = 0
     batch_size: int = 256
 
-
     def resolved(self, eps: float = DEFAULT_EPS) -> AttackSettings:
         """These settings with eps (``eps`` when unset) and the PGD step filled in."""
         eps = eps if self.eps is None else self.eps

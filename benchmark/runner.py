@@ -119,9 +119,9 @@ class Runner:
         """mi_feature_group of the original model, from its TEST features (cached beside it)."""
         path = self.cache / "models" / f"original-{self.original_key(task, seed)}.features.npz"
         if not path.exists():
-            dataset = self.dataset(task)
-            features = scorecard.test_features(self.original(task, seed), dataset, self.spec.metrics_for(task), self.spec.runtime)
-            groups = dataset.groups("test").numpy()[scorecard.mi_rows(dataset, self.spec.metrics_for(task))]
+            dataset, settings = self.dataset(task), self.spec.metrics_for(task)
+            features = scorecard.test_features(self.original(task, seed), dataset, settings, self.spec.runtime)
+            groups = dataset.groups("test").numpy()[scorecard.mi_rows(dataset, settings)]
             save_features(path, features, groups)
         return original_mi_from(path, self.dataset(task).num_groups)
 
