@@ -2,7 +2,8 @@
 
     python scripts/bench_loaders.py [--images N]
 
-For each real dataset, N generated JPEGs of that dataset's typical size go through the
+For each real dataset, N generated images of that dataset's typical size and file format
+(JPEG; PNG for CIFAR-10 as the Hub stores it) go through the
 decoding path the loaders use (benchmark.images.decode_into with its process pool), against
 a plain baseline in the same run: PIL decoding alone, in one process. Prints images/s, the
 ratio to the baseline, and the size of each dataset's cache at 224 px from its real row count.
@@ -19,23 +20,23 @@ from PIL import Image
 
 from benchmark.images import decode_into, decoding_pool
 
-# (dataset, typical image size (w, h), rows cached, resize for 224 px)
+# (dataset, typical image size (w, h), file format, rows cached, resize for 224 px)
 DATASETS = [
-    ("waterbirds", (500, 375), 4795 + 1199 + 5794, 256),
-    ("celeba", (178, 218), 162770 + 19867 + 19962, 224),
-    ("fairface", (448, 448), 86744 + 10954, 256),
-    ("cifar10 (Hub PNG)", (32, 32), 60000, 256),
+    ("waterbirds", (500, 375), "JPEG", 4795 + 1199 + 5794, 256),
+    ("celeba", (178, 218), "JPEG", 162770 + 19867 + 19962, 224),
+    ("fairface", (448, 448), "JPEG", 86744 + 10954, 256),
+    ("cifar10 (Hub PNG)", (32, 32), "PNG", 60000, 256),
 ]
 
 
-def jpegs(n: int, size: tuple[int, int], seed: int = 0) -> list[bytes]:
+def encoded_images(n: int, size: tuple[int, int], file_format: str, seed: int = 0) -> list[bytes]:
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
         small = rng.integers(0, 256, (size[1] // 8 + 1, size[0] // 8 + 1, 3), dtype=np.uint8)
         image = Image.fromarray(small).resize(size, Image.BICUBIC)  # smooth, photo-like content
         buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=90)
+        image.save(buffer, format=file_format, **({"quality": 90} if file_format == "JPEG" else {}))
         out.append(buffer.getvalue())
     return out
 
@@ -47,8 +48,8 @@ def main() -> None:
     quiet = lambda *a: None  # noqa: E731
     print(f"{'dataset':20s} {'baseline img/s':>15s} {'cache img/s':>12s} {'x baseline':>11s} {'cache at 224 px':>16s}")
     with decoding_pool() as pool:
-        for name, size, rows, resize in DATASETS:
-            data = jpegs(args.images, size)
+        for name, size, file_format, rows, resize in DATASETS:
+            data = encoded_images(args.images, size, file_format)
             start = time.perf_counter()
             for item in data:
                 Image.open(io.BytesIO(item)).convert("RGB").load()
