@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
+import yaml
 from PIL import Image
+
+from benchmark.errors import BenchmarkError
+from tests.conftest import read_json
 
 
 def coded_image(i: int, size: tuple[int, int] = (40, 30)) -> Image.Image:
@@ -58,3 +63,30 @@ def labelled_rows(n_per_group: int, groups: list[tuple[int, int]], start: int = 
     rows = [(y, a) for y, a in groups for _ in range(n_per_group)]
     order = np.random.default_rng(seed).permutation(len(rows))
     return [(start + i, *rows[j]) for i, j in enumerate(order)]
+
+
+# the cheapest scorecard that still runs every metric
+TINY_METRICS = {"mi_rows": 12, "attacks": {"rows": 8, "square_queries": 5, "aa_steps": 2, "pgd_steps": 2}}
+
+
+def run_tiny_benchmark(cli, tmp_path: Path, task: str, copy: Path, methods: list[str]) -> dict:
+    """Run ``methods`` on ``task`` (one epoch each, seed 0, one worker) with its dataset read
+    from ``copy`` through ``--data``; the leaderboard it writes."""
+    dataset = task.split("/")[0]
+    config = tmp_path / "c.yaml"
+    hparams = {m: {"epochs": 1} for m in methods if m != "original"}
+    config.write_text(yaml.safe_dump({"recipe": {"epochs": 1}, "seeds": [0], "hparams": hparams, "metrics": TINY_METRICS}))
+    code, _, err = cli("run", "--config", str(config), "--tasks", task, "--data", f"{dataset}={copy}",
+                       "--methods", *methods, "--workers", "1")
+    assert code == 0, err
+    return read_json(Path("leaderboard/leaderboard.json"))
+
+
+def expect_layout_error(source: Any, layout: str, *fragments: str) -> None:
+    """Reading ``source`` fails with one message that names the expected ``layout`` and every fragment."""
+    with pytest.raises(BenchmarkError) as caught:
+        source.records()
+    message = str(caught.value)
+    assert layout in message, message
+    for fragment in fragments:
+        assert fragment in message, message

@@ -6,14 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from benchmark.errors import BenchmarkError
 from benchmark.model import build_model
 from tasks.adult import COLUMNS, FEATURE_NAMES, NUM_FEATURES, NUMERIC, VOCABULARIES, AdultSource, hub_splits, tasks
 from tasks.common import seeded_split
-from tests.conftest import read_json
-from tests.fixtures import hub_copy
+from tests.fixtures import hub_copy, run_tiny_benchmark
 
 LOW = {"age": 20, "fnlwgt": 10000, "education-num": 1, "capital-gain": 0, "capital-loss": 0, "hours-per-week": 10}
 HIGH = {"age": 70, "fnlwgt": 510000, "education-num": 16, "capital-gain": 10000, "capital-loss": 2000, "hours-per-week": 90}
@@ -246,13 +244,7 @@ def test_attacks_run_on_table_rows():
 @pytest.mark.slow
 def test_tiny_benchmark_on_adult(cli, tmp_path, one_thread):
     copy = uci_fixture(tmp_path / "adult")
-    config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump({"recipe": {"epochs": 1}, "seeds": [0], "hparams": {"finetune": {"epochs": 1}, "cf_k": {"epochs": 1}},
-                                      "metrics": {"mi_rows": 12, "attacks": {"rows": 8, "square_queries": 5, "aa_steps": 2, "pgd_steps": 2}}}))
-    code, out, err = cli("run", "--config", str(config), "--tasks", "adult/g2-r0.5-skew1.0", "--data", f"adult={copy}",
-                         "--methods", "original", "finetune", "cf_k", "--workers", "1")
-    assert code == 0, err
-    board = read_json(Path("leaderboard/leaderboard.json"))
+    board = run_tiny_benchmark(cli, tmp_path, "adult/g2-r0.5-skew1.0", copy, ["original", "finetune", "cf_k"])
     assert {e["method"] for e in board["entries"]} == {"original", "finetune", "cf_k", "retrain"}
     in_g2 = sum(r["income"] == ">50K" and r["sex"] == "Female" for r in expected_splits("uci")["train"])
     assert board["tasks"][0]["forget_size"] == round(0.5 * in_g2) and board["tasks"][0]["dataset"] == "adult"

@@ -5,12 +5,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-from benchmark.errors import BenchmarkError
 from tasks.celeba import ATTRIBUTES, CelebASource, tasks
-from tests.conftest import read_json
-from tests.fixtures import code_of, coded_image, hub_copy, labelled_rows
+from tests.fixtures import code_of, coded_image, expect_layout_error, hub_copy, labelled_rows, run_tiny_benchmark
 
 GROUPS = [(0, 0), (0, 1), (1, 0), (1, 1)]
 SPLIT_ROWS = {"train": labelled_rows(6, GROUPS, 0), "val": labelled_rows(3, GROUPS, 100, 1), "test": labelled_rows(3, GROUPS, 200, 2)}
@@ -100,12 +97,7 @@ def test_task_grid():
 
 
 def expect_error(source: CelebASource, *fragments: str) -> None:
-    with pytest.raises(BenchmarkError) as caught:
-        source.records()
-    message = str(caught.value)
-    assert LAYOUT in message, message
-    for fragment in fragments:
-        assert fragment in message, message
+    expect_layout_error(source, LAYOUT, *fragments)
 
 
 def test_missing_and_malformed_copies_say_what_is_expected(tmp_path):
@@ -167,13 +159,7 @@ def test_data_check_names_mismatches_per_group(cli, copy):
 @pytest.mark.slow
 def test_tiny_benchmark_on_celeba(cli, tmp_path):
     copy = hub_fixture(tmp_path / "celeba", "parquet")
-    config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump({"recipe": {"epochs": 1}, "seeds": [0], "hparams": {"finetune": {"epochs": 1}},
-                                      "metrics": {"mi_rows": 12, "attacks": {"rows": 8, "square_queries": 5}}}))
-    code, out, err = cli("run", "--config", str(config), "--tasks", "celeba/g3-r0.5-skew1.0", "--data", f"celeba={copy}",
-                         "--methods", "original", "finetune", "--workers", "1")
-    assert code == 0, err
-    board = read_json(Path("leaderboard/leaderboard.json"))
+    board = run_tiny_benchmark(cli, tmp_path, "celeba/g3-r0.5-skew1.0", copy, ["original", "finetune"])
     assert {e["method"] for e in board["entries"]} == {"original", "finetune", "retrain"}
     assert board["tasks"][0]["forget_size"] == 3 and board["tasks"][0]["dataset"] == "celeba"
     assert board["tasks"][0]["forget_group_name"] == "blond, male"

@@ -5,14 +5,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
 from benchmark.errors import BenchmarkError
 from tasks.cifar10 import CLASSES, CIFAR10Source, tasks
 from tasks.common import seeded_split
-from tests.conftest import read_json
-from tests.fixtures import code_of, coded_image, hub_copy, labelled_rows
+from tests.fixtures import code_of, coded_image, hub_copy, labelled_rows, run_tiny_benchmark
 
 GROUPS = [(y, 0) for y in range(10)]
 SPLIT_ROWS = {"train": labelled_rows(6, GROUPS, 0), "test": labelled_rows(3, GROUPS, 100, 1)}
@@ -166,13 +164,7 @@ def test_class_wise_tasks_get_an_avg_gap():
 @pytest.mark.slow
 def test_tiny_benchmark_on_cifar10(cli, tmp_path, one_thread):
     copy = release_fixture(tmp_path / "cifar")
-    config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump({"recipe": {"epochs": 1}, "seeds": [0], "hparams": {"finetune": {"epochs": 1}, "cf_k": {"epochs": 1}},
-                                      "metrics": {"mi_rows": 12, "attacks": {"rows": 8, "square_queries": 5, "aa_steps": 2, "pgd_steps": 2}}}))
-    code, out, err = cli("run", "--config", str(config), "--tasks", "cifar10/g0-r1-skew1.0", "--data", f"cifar10={copy}",
-                         "--methods", "original", "finetune", "cf_k", "--workers", "1")
-    assert code == 0, err
-    board = read_json(Path("leaderboard/leaderboard.json"))
+    board = run_tiny_benchmark(cli, tmp_path, "cifar10/g0-r1-skew1.0", copy, ["original", "finetune", "cf_k"])
     assert {e["method"] for e in board["entries"]} == {"original", "finetune", "cf_k", "retrain"}
     in_class_0 = sum(y == 0 for _, y, _ in expected_splits()["train"])
     assert board["tasks"][0]["forget_size"] == in_class_0 and board["tasks"][0]["dataset"] == "cifar10"

@@ -1,6 +1,5 @@
 """The CLI end to end on a tiny configuration, and its answers to bad input."""
 
-import json
 import subprocess
 import sys
 from pathlib import Path

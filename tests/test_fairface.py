@@ -4,15 +4,12 @@ MIU's split (FairFace train 90/10 into TRAIN/VAL, FairFace validation as TEST)."
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
-import yaml
 
 from benchmark.errors import BenchmarkError
 from tasks.common import seeded_split
 from tasks.fairface import AGES, RACES, FairFaceSource, tasks
-from tests.conftest import read_json
-from tests.fixtures import code_of, coded_image, hub_copy, labelled_rows
+from tests.fixtures import code_of, coded_image, expect_layout_error, hub_copy, labelled_rows, run_tiny_benchmark
 
 # g* = (age 20-29, Black) = 23, and a handful of other (age, race) cells: every race, most ages
 GROUPS = [(3, 2), (0, 0), (1, 3), (3, 0), (5, 5), (8, 6), (4, 1), (2, 4), (7, 2)]
@@ -131,12 +128,7 @@ def test_task_grid():
 
 
 def expect_error(source: FairFaceSource, *fragments: str) -> None:
-    with pytest.raises(BenchmarkError) as caught:
-        source.records()
-    message = str(caught.value)
-    assert LAYOUT in message, message
-    for fragment in fragments:
-        assert fragment in message, message
+    expect_layout_error(source, LAYOUT, *fragments)
 
 
 def test_missing_and_malformed_copies_say_what_is_expected(tmp_path):
@@ -191,13 +183,7 @@ def test_tiny_benchmark_on_fairface(cli, tmp_path):
     in_train = FairFaceSource(path=str(copy)).records()["train"]
     g_star = int(((in_train.y * 7 + in_train.a) == 23).sum())
     assert g_star >= 8  # enough rows of g* in TRAIN to forget half of them and keep some
-    config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump({"recipe": {"epochs": 1}, "seeds": [0], "hparams": {"finetune": {"epochs": 1}},
-                                      "metrics": {"mi_rows": 12, "attacks": {"rows": 8, "square_queries": 5}}}))
-    code, out, err = cli("run", "--config", str(config), "--tasks", "fairface/g23-r0.5-skew1.0", "--data", f"fairface={copy}",
-                         "--methods", "original", "finetune", "--workers", "1")
-    assert code == 0, err
-    board = read_json(Path("leaderboard/leaderboard.json"))
+    board = run_tiny_benchmark(cli, tmp_path, "fairface/g23-r0.5-skew1.0", copy, ["original", "finetune"])
     assert {e["method"] for e in board["entries"]} == {"original", "finetune", "retrain"}
     task = board["tasks"][0]
     assert task["forget_size"] == round(0.5 * g_star) and task["dataset"] == "fairface"

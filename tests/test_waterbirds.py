@@ -4,12 +4,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from benchmark.errors import BenchmarkError
 from tasks.waterbirds import WaterbirdsSource, tasks
-from tests.conftest import read_json
-from tests.fixtures import code_of, coded_image, hub_copy, labelled_rows
+from tests.fixtures import code_of, coded_image, hub_copy, labelled_rows, run_tiny_benchmark
 
 GROUPS = [(0, 0), (0, 1), (1, 0), (1, 1)]
 SPLIT_ROWS = {"train": labelled_rows(6, GROUPS, 0), "val": labelled_rows(3, GROUPS, 100, 1), "test": labelled_rows(3, GROUPS, 200, 2)}
@@ -98,12 +96,6 @@ def test_data_check_names_mismatches(cli, copy):
 @pytest.mark.slow
 def test_tiny_benchmark_on_waterbirds(cli, tmp_path):
     copy = hub_fixture(tmp_path / "wb", "parquet")
-    config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump({"recipe": {"epochs": 1}, "seeds": [0], "hparams": {"finetune": {"epochs": 1}},
-                                      "metrics": {"mi_rows": 12, "attacks": {"rows": 8, "square_queries": 5}}}))
-    code, out, err = cli("run", "--config", str(config), "--tasks", "waterbirds/g2-r0.5-skew1.0", "--data", f"waterbirds={copy}",
-                         "--methods", "original", "finetune", "--workers", "1")
-    assert code == 0, err
-    board = read_json(Path("leaderboard/leaderboard.json"))
+    board = run_tiny_benchmark(cli, tmp_path, "waterbirds/g2-r0.5-skew1.0", copy, ["original", "finetune"])
     assert {e["method"] for e in board["entries"]} == {"original", "finetune", "retrain"}
     assert board["tasks"][0]["forget_size"] == 3 and board["tasks"][0]["dataset"] == "waterbirds"
