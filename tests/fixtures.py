@@ -90,3 +90,11 @@ def expect_layout_error(source: Any, layout: str, *fragments: str) -> None:
     assert layout in message, message
     for fragment in fragments:
         assert fragment in message, message
+
+
+def assert_cache_is_reused(source: Any, cache: Path) -> None:
+    """Loading twice gives the same arrays from one cache directory (the second load decodes nothing new)."""
+    first = source.load(cache)
+    again = source.load(cache)
+    assert np.array_equal(first.test.x.numpy(), again.test.x.numpy())
+    assert len(list(cache.iterdir())) == 1

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tasks.celeba import ATTRIBUTES, CelebASource, tasks
-from tests.fixtures import code_of, coded_image, expect_layout_error, hub_copy, labelled_rows, run_tiny_benchmark
+from tests.fixtures import assert_cache_is_reused, code_of, coded_image, expect_layout_error, hub_copy, labelled_rows, run_tiny_benchmark
 
 GROUPS = [(0, 0), (0, 1), (1, 0), (1, 1)]
 SPLIT_ROWS = {"train": labelled_rows(6, GROUPS, 0), "val": labelled_rows(3, GROUPS, 100, 1), "test": labelled_rows(3, GROUPS, 200, 2)}
@@ -84,10 +84,7 @@ def test_celeba_resizes_to_the_crop_size():
 
 def test_the_cache_is_reused(tmp_path):
     source = CelebASource(path=str(hub_fixture(tmp_path / "hub", "parquet")))
-    first = source.load(tmp_path / "cache")
-    again = source.load(tmp_path / "cache")
-    assert np.array_equal(first.test.x.numpy(), again.test.x.numpy())
-    assert len(list((tmp_path / "cache").iterdir())) == 1
+    assert_cache_is_reused(source, tmp_path / "cache")
 
 
 def test_task_grid():

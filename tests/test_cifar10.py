@@ -10,7 +10,7 @@ from PIL import Image
 from benchmark.errors import BenchmarkError
 from tasks.cifar10 import CLASSES, CIFAR10Source, tasks
 from tasks.common import seeded_split
-from tests.fixtures import code_of, coded_image, hub_copy, labelled_rows, run_tiny_benchmark
+from tests.fixtures import assert_cache_is_reused, code_of, coded_image, hub_copy, labelled_rows, run_tiny_benchmark
 
 GROUPS = [(y, 0) for y in range(10)]
 SPLIT_ROWS = {"train": labelled_rows(6, GROUPS, 0), "test": labelled_rows(3, GROUPS, 100, 1)}
@@ -89,10 +89,7 @@ def test_every_format_loads_with_the_right_classes_row_by_row(copy, tmp_path):
 
 def test_the_cache_is_reused(copy, tmp_path):
     source = CIFAR10Source(path=str(copy))
-    first = source.load(tmp_path / "cache")
-    again = source.load(tmp_path / "cache")
-    assert np.array_equal(first.test.x.numpy(), again.test.x.numpy())
-    assert len(list((tmp_path / "cache").iterdir())) == 1
+    assert_cache_is_reused(source, tmp_path / "cache")
 
 
 def test_presets_and_task_grid():

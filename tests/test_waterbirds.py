@@ -2,12 +2,11 @@
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from benchmark.errors import BenchmarkError
 from tasks.waterbirds import WaterbirdsSource, tasks
-from tests.fixtures import code_of, coded_image, hub_copy, labelled_rows, run_tiny_benchmark
+from tests.fixtures import assert_cache_is_reused, code_of, coded_image, hub_copy, labelled_rows, run_tiny_benchmark
 
 GROUPS = [(0, 0), (0, 1), (1, 0), (1, 1)]
 SPLIT_ROWS = {"train": labelled_rows(6, GROUPS, 0), "val": labelled_rows(3, GROUPS, 100, 1), "test": labelled_rows(3, GROUPS, 200, 2)}
@@ -61,10 +60,7 @@ def test_every_format_loads_with_the_right_groups_row_by_row(copy, tmp_path):
 
 def test_the_cache_is_reused(copy, tmp_path):
     source = WaterbirdsSource(path=str(copy))
-    first = source.load(tmp_path / "cache")
-    again = source.load(tmp_path / "cache")
-    assert np.array_equal(first.test.x.numpy(), again.test.x.numpy())
-    assert len(list((tmp_path / "cache").iterdir())) == 1
+    assert_cache_is_reused(source, tmp_path / "cache")
 
 
 def test_task_grid():
