@@ -9,6 +9,7 @@ dataset (per source) -> original model (per dataset, model, recipe, seed) -> cel
 from __future__ import annotations
 
 import copy
+import functools
 import platform
 import resource
 import time
@@ -304,7 +305,10 @@ def save_features(path: Path, features: np.ndarray, groups: np.ndarray) -> None:
     tmp.replace(path)
 
 
+@functools.lru_cache(maxsize=None)
 def original_mi_from(path: Path, num_groups: int) -> float:
+    """The MI estimate of an original's saved TEST features; computed once per process, as every
+    cell of the original's dataset and seed reports it (the file of a key never changes)."""
     with np.load(path) as z:
         return feature_group_mi(z["features"], z["groups"], num_groups)
 
