@@ -7,12 +7,14 @@ group; ŷ = argmax p.
 - ``retain_acc`` / ``forget_acc`` / ``test_acc`` = 100 · mean [ŷ = y] over R / F / TEST
 - ``group_acc/g`` = the same over TEST_g; ``worst_group_acc`` = min_g; ``forget_group_test_acc``
   = group_acc/g*; ``group_acc_gap`` = max_g − min_g
-- ``equalized_odds`` (MIU's form) = 100 · mean_t |acc(t, a=0) − acc(t, a=1)| over target values t,
-  on TEST, with target and attribute binarised as "is g*'s" (y = y*, a = a*) and the
-  prediction as ŷ = y*; for binary targets and attributes this is the plain form
+- ``equalized_odds`` (MIU's ``compute_equalized_odds``) = 100 · mean over t ∈ {y = y*, y ≠ y*}
+  of |acc(t, a = a*) − acc(t, a ≠ a*)| on TEST, where acc is the share with ŷ = y: only the
+  target and the attribute are binarised around g* = (y*, a*), never the prediction, so
+  confusing two classes other than y* is an error. For a binary target and attribute this
+  is the plain mean over both classes of the accuracy difference between attribute values
 - ``demographic_parity`` = 100 · |P(ŷ = y* | a = a*) − P(ŷ = y* | a ≠ a*)| on TEST
 - ``ece`` = 100 · expected calibration error on TEST (torchmetrics, 15 equal-width bins, L1)
-- ``mia_forget_nonmember``, ``mia_auc``: see ``mia.py``
+- ``mia_forget_nonmember``, ``mia_auc`` (MIU's attack) and ``mia_balanced_*`` (ours): see ``mia.py``
 - ``mi_feature_group``: see ``mutual_info.py`` (from the stored features)
 - ``fairness_gap``: see ``fairness_gap.py`` (from the stored channel spreads)
 
@@ -62,13 +64,13 @@ def accuracy_metrics(p: Predictions) -> dict[str, float]:
 
 
 def fairness_metrics(p: Predictions) -> dict[str, float]:
-    """Equalized odds and demographic parity on TEST, binarised around g* (see above)."""
+    """Equalized odds and demographic parity on TEST, around g* (see above)."""
     test = p.mask("test")
     y_star, a_star = divmod(p.forget_group, p.num_attributes)
     t = p.y[test] == y_star
     s = p.a[test] == a_star
     hat = p.probs[test].argmax(1) == y_star
-    right = hat == t
+    right = p.correct[test]
     odds = [abs(_percent(right[(t == v) & s]) - _percent(right[(t == v) & ~s])) for v in (True, False)]
     odds = [o for o in odds if math.isfinite(o)]
     return {

@@ -68,3 +68,25 @@ def test_predictions_round_trip(tmp_path):
     assert np.array_equal(p.probs, q.probs) and np.array_equal(p.part, q.part)
     assert (q.num_groups, q.forget_group) == (4, 2)
     assert accuracy_metrics(p) == pytest.approx(accuracy_metrics(q), nan_ok=True)
+
+
+def test_equalized_odds_on_a_three_class_target_counts_every_confusion_as_an_error():
+    """MIU's form: only target and attribute are binarised around g* = (y* = 1, a* = 1); a row
+    is right when ŷ = y, so confusing classes 0 and 2 (both "not y*") is an error."""
+    from benchmark.metrics import fairness_metrics
+
+    # TEST rows (y, a, ŷ); groups g = 2y + a, 3 classes x 2 attribute values
+    rows = [
+        (1, 1, 1), (1, 1, 1), (1, 1, 0), (1, 1, 1),  # y = y*, a = a*: 3/4 right
+        (1, 0, 1), (1, 0, 2),                        # y = y*, a ≠ a*: 1/2 right
+        (0, 1, 2), (2, 1, 2), (0, 1, 0), (2, 1, 0),  # y ≠ y*, a = a*: 2/4 right (0↔2 wrong)
+        (0, 0, 0), (2, 0, 2), (2, 0, 2),             # y ≠ y*, a ≠ a*: 3/3 right
+    ]
+    y = np.array([r[0] for r in rows])
+    a = np.array([r[1] for r in rows])
+    probs = np.full((len(rows), 3), 0.1, dtype=np.float32)
+    probs[np.arange(len(rows)), [r[2] for r in rows]] = 0.8
+    p = Predictions(probs, y, a, 2 * y + a, np.full(len(rows), PARTS.index("test"), np.uint8), np.arange(len(rows)),
+                    num_groups=6, num_attributes=2, forget_group=3)
+    # |75 - 50| = 25 and |50 - 100| = 50: mean 37.5 (binarising ŷ = y* would give |75 - 50| and |100 - 100|: 12.5)
+    assert fairness_metrics(p)["equalized_odds"] == pytest.approx(37.5)

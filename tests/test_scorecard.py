@@ -10,7 +10,6 @@ from torch import nn
 from benchmark.data import stratified_rows
 from benchmark.fairness_gap import ChannelSpread, fairness_gap
 from benchmark.metrics import calibration_metrics, fairness_metrics
-from benchmark.mia import mia_metrics
 from benchmark.mutual_info import entropy, feature_group_mi
 from benchmark.predictions import PARTS, Predictions
 from benchmark.robustness import AttackSettings, preserved_rng, robust_metrics
@@ -42,29 +41,6 @@ def test_ece_by_hand():
     probs = [[0.9, 0.1]] * 4
     m = calibration_metrics(predictions(["test"] * 4, probs, [0, 1, 0, 1], [0, 3, 0, 3]))
     assert m["ece"] == pytest.approx(40.0, abs=1e-4)
-
-
-def mia_case(member_loss, nonmember_loss, n=400, seed=0):
-    rng = np.random.default_rng(seed)
-
-    def rows(loss_sampler, k):
-        p_true = np.exp(-loss_sampler(rng, k)).clip(1e-6, 1 - 1e-6)
-        return np.stack([1 - p_true, p_true], 1)  # the true class is 1
-
-    parts = ["retain"] * n + ["val"] * n + ["forget"] * n + ["test"] * n
-    probs = np.concatenate([rows(member_loss, n), rows(nonmember_loss, n), rows(member_loss, n), rows(nonmember_loss, n)])
-    return predictions(parts, probs, [1] * 4 * n, [3] * 4 * n)
-
-
-def test_mia_auc_near_half_when_losses_share_a_distribution():
-    same = lambda rng, k: rng.exponential(0.5, k)
-    m = mia_metrics(mia_case(same, same))
-    assert abs(m["mia_auc"] - 0.5) < 0.06
-
-
-def test_mia_auc_near_one_when_losses_separate():
-    m = mia_metrics(mia_case(lambda rng, k: rng.uniform(0.0, 0.1, k), lambda rng, k: rng.uniform(1.0, 2.0, k)))
-    assert m["mia_auc"] > 0.99 and m["mia_forget_nonmember"] < 1.0
 
 
 def test_mi_near_zero_for_independent_features_and_near_entropy_when_decodable():
