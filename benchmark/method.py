@@ -4,7 +4,8 @@ A method receives the model to unlearn (a copy of the original), a frozen copy o
 original and its task's data; it declares its loaders (``train_dataloader``), its loss
 (``training_step``) and its budget (``trainer_arguments``). Methods that do not train do
 their work in ``unlearn`` and ask for zero epochs. Hyper-parameters are the constructor's
-keyword arguments; ``dataset_overrides`` keeps per-dataset defaults beside the method.
+keyword arguments; ``dataset_overrides`` keeps per-dataset (and per forget ratio) defaults
+beside the method.
 
 Writing one::
 
@@ -36,7 +37,7 @@ from benchmark.augment import to_unit_float
 from benchmark.data import Batch, Passes
 from benchmark.errors import BenchmarkError
 from benchmark.model import Classifier
-from benchmark.task import TaskData
+from benchmark.task import Task, TaskData
 from benchmark.training import TrainingModule
 
 
@@ -53,7 +54,7 @@ class UnlearningMethod(TrainingModule):
     paper: ClassVar[str] = ""
     #: its result is the reference (gold) that the other methods are scored against
     is_gold: ClassVar[bool] = False
-    #: per-dataset defaults: {dataset name: {hyper-parameter: value}}
+    #: per-dataset defaults: {dataset name, or "<dataset> r=<r>" for one forget ratio: {hyper-parameter: value}}
     dataset_overrides: ClassVar[dict[str, dict[str, Any]]] = {}
     #: whether it trains on the retain set (only then does REWEIGHT, ``+rw``, mean anything)
     reads_retain: ClassVar[bool] = True
@@ -155,18 +156,27 @@ def default_hparams(cls: type[UnlearningMethod]) -> dict[str, Any]:
     return found
 
 
-def reweights(cls: type[UnlearningMethod], dataset: str, overrides: dict[str, Any]) -> bool:
-    """Whether the method runs with REWEIGHT on this dataset (its defaults, then overrides)."""
-    chosen = {**default_hparams(cls), **cls.dataset_overrides.get(dataset, {}), **overrides}
+def task_overrides(cls: type[UnlearningMethod], task: Task) -> dict[str, Any]:
+    """The method's ``dataset_overrides`` for ``task``: the entry of its dataset, then the entry
+    of its dataset and forget ratio r ("<dataset> r=<r>", e.g. "celeba r=0.9") when the forget
+    size is a fraction r of g*'s rows."""
+    name = task.source.name
+    found = dict(cls.dataset_overrides.get(name, {}))
+    if task.fraction_of == "group" and isinstance(task.forget_size, float):
+        found.update(cls.dataset_overrides.get(f"{name} r={task.forget_size:g}", {}))
+    return found
+
+
+def reweights(cls: type[UnlearningMethod], task: Task, overrides: dict[str, Any]) -> bool:
+    """Whether the method runs with REWEIGHT on this task (its defaults, then overrides)."""
+    chosen = {**default_hparams(cls), **task_overrides(cls, task), **overrides}
     return bool(chosen.get("reweight", False))
 
 
-def resolve_hparams(
-    cls: type[UnlearningMethod], dataset: str, overrides: dict[str, Any], name: str
-) -> dict[str, Any]:
-    """The method's defaults, then its ``dataset_overrides[dataset]``, then the user's."""
+def resolve_hparams(cls: type[UnlearningMethod], task: Task, overrides: dict[str, Any], name: str) -> dict[str, Any]:
+    """The method's defaults, then its ``dataset_overrides`` for the task, then the user's."""
     defaults = default_hparams(cls)
-    chosen = {**cls.dataset_overrides.get(dataset, {}), **overrides}
+    chosen = {**task_overrides(cls, task), **overrides}
     unknown = sorted(set(chosen) - set(defaults))
     if unknown:
         raise BenchmarkError(

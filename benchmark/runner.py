@@ -106,7 +106,7 @@ class Runner:
             task.split(dataset, self.spec.seeds[0])
             self.spec.recipe_for(task), self.spec.model_for(task)
             for ref in self.spec.methods:
-                resolve_hparams(ref.cls, dataset.name, self.spec.hparams_for(ref), ref.name)
+                resolve_hparams(ref.cls, task, self.spec.hparams_for(ref), ref.name)
 
     # -- dependencies ---------------------------------------------------------------
     def dataset(self, task: Task) -> GroupDataset:
@@ -177,8 +177,8 @@ class Runner:
     def resolved_hparams(self, cell: Cell) -> dict[str, Any]:
         """Every hyper-parameter the cell's method will run with (defaults included, so that a
         changed default invalidates old results)."""
-        ref, dataset = cell.method, cell.task.source.name
-        chosen = resolve_hparams(ref.cls, dataset, self.spec.hparams_for(ref), ref.name)
+        ref = cell.method
+        chosen = resolve_hparams(ref.cls, cell.task, self.spec.hparams_for(ref), ref.name)
         return {**default_hparams(ref.cls), **chosen, **({"reweight": True} if ref.reweight else {})}
 
     def path(self, cell: Cell) -> Path:
@@ -187,7 +187,7 @@ class Runner:
     def reweights(self, cell: Cell) -> bool:
         """Whether the cell's method runs with REWEIGHT (``+rw``, or its own defaults)."""
         ref = cell.method
-        return ref.reweight or reweights(ref.cls, cell.task.source.name, self.spec.hparams_for(ref))
+        return ref.reweight or reweights(ref.cls, cell.task, self.spec.hparams_for(ref))
 
     def gold_name(self, cell: Cell) -> str:
         """The gold this cell is scored against: itself if gold, else the gold with its REWEIGHT setting."""
@@ -215,7 +215,7 @@ class Runner:
         data = self.task_data(cell.task, cell.seed)
         original = self.original(cell.task, cell.seed)
         ref = cell.method
-        overrides = resolve_hparams(ref.cls, data.dataset.name, self.spec.hparams_for(ref), ref.name)
+        overrides = resolve_hparams(ref.cls, cell.task, self.spec.hparams_for(ref), ref.name)
         if ref.reweight:
             overrides["reweight"] = True
         return ref.cls(copy.deepcopy(original), frozen_copy(original), data, **overrides)

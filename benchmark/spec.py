@@ -133,7 +133,7 @@ def with_golds(methods: list[MethodRef], tasks: list[Task], hparams: dict[str, d
     """The methods, gold references first: every scored method needs its gold in the run
     (retrain, or retrain+rw for methods that run with REWEIGHT)."""
     needed = {
-        m.reweight or reweights(m.cls, t.source.name, method_overrides(hparams, m))
+        m.reweight or reweights(m.cls, t, method_overrides(hparams, m))
         for m in methods
         if not m.cls.is_gold
         for t in tasks

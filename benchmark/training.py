@@ -52,7 +52,8 @@ def warmup_schedule(step: int, total: int, warmup: int, kind: str) -> float:
 
 class TrainingModule(L.LightningModule):
     """A LightningModule around ``self.model`` with SGD, a warm-up/cosine schedule, and
-    batches turned into floats in [0, 1] (augmented while training) on the device.
+    batches turned into floats in [0, 1] (augmented while training, unless a subclass's
+    ``augment`` hyper-parameter is False) on the device.
 
     Hyper-parameters are the constructor's keyword arguments and land in ``self.hparams``.
     """
@@ -87,7 +88,7 @@ class TrainingModule(L.LightningModule):
     def _prepare(self, batch: Any) -> Any:
         if isinstance(batch, Batch):
             x = to_unit_float(batch.x)
-            if self.training and x.dim() == 4:
+            if self.training and x.dim() == 4 and self.hparams.get("augment", True):
                 x = augment(x, self.dataset.augment)
             return batch._replace(x=x)
         if isinstance(batch, dict):
