@@ -70,6 +70,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     again.add_argument("--runs", type=Path, default=Path("runs"), help="results directory (default: ./runs)")
     again.add_argument("--leaderboard", type=Path, default=Path("leaderboard"), help="output directory (default: ./leaderboard)")
+
+    claims = commands.add_parser(
+        "claims",
+        help="check the seed papers' claims against the leaderboard, with intervals over seeds",
+        description="Evaluate the seed papers' claims on leaderboard.json alone: per task, the numbers with 95% "
+        "intervals, the test used and a verdict (supported, contradicted, inconclusive, not measured). Exit status 0 whatever the verdicts.",
+    )
+    claims.add_argument("--leaderboard", type=Path, default=Path("leaderboard"), metavar="DIR", help="directory with leaderboard.json, or the file (default: ./leaderboard)")
+    claims.add_argument("--markdown", type=Path, metavar="FILE", help="also write the claims as a Markdown page (e.g. docs/claims.md)")
     return parser
 
 
@@ -208,7 +217,25 @@ def cmd_data(args: argparse.Namespace, console: Console) -> int:
     return 1 if mismatches else 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "rescore": cmd_rescore, "data": cmd_data}
+def cmd_claims(args: argparse.Namespace, console: Console) -> int:
+    from benchmark.claims import evaluate, rich_table, to_markdown
+    from benchmark.leaderboard import Leaderboard
+
+    path = args.leaderboard if args.leaderboard.suffix == ".json" else args.leaderboard / "leaderboard.json"
+    board = Leaderboard.load(path)
+    findings = evaluate(board)
+    console.print(rich_table(findings))
+    if args.markdown:
+        try:
+            args.markdown.parent.mkdir(parents=True, exist_ok=True)
+            args.markdown.write_text(to_markdown(findings, board))
+        except OSError as err:
+            raise BenchmarkError(f"cannot write {args.markdown}: {err}") from None
+        console.print(f"claims: {args.markdown}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "rescore": cmd_rescore, "data": cmd_data, "claims": cmd_claims}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,16 +12,19 @@ from typing import Any
 
 from benchmark.errors import BenchmarkError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: a Stat carries its per-seed values
 
 
 @dataclass(frozen=True)
 class Stat:
-    """A metric over seeds: mean, sample standard deviation (0 for one seed), count."""
+    """A metric over seeds: mean, sample standard deviation (0 for one seed) and count of the
+    defined values, and ``values``, one per seed in the order of the entry's ``seeds`` (NaN,
+    null in the JSON, where undefined), for paired comparisons between entries."""
 
     mean: float
     std: float
     n: int
+    values: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ class Leaderboard:
             ranking=Ranking(**data["ranking"]),
             tasks=data["tasks"],
             entries=[
-                Entry(**{**e, "metrics": {k: Stat(**_nan(v)) for k, v in e["metrics"].items()}})
+                Entry(**{**e, "metrics": {k: _stat(v) for k, v in e["metrics"].items()}})
                 for e in data["entries"]
             ],
             versions=data.get("versions", {}),
@@ -94,13 +97,22 @@ def _finite(obj: Any) -> Any:
         return None
     if isinstance(obj, dict):
         return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
+    if isinstance(obj, (list, tuple)):
         return [_finite(v) for v in obj]
     return obj
 
 
-def _nan(stat: dict[str, Any]) -> dict[str, Any]:
-    return {k: (math.nan if v is None else v) for k, v in stat.items()}
+def _nan(v: Any) -> Any:
+    return math.nan if v is None else v
+
+
+def _stat(data: dict[str, Any]) -> Stat:
+    """A Stat from its JSON form (null read back as NaN)."""
+    return Stat(_nan(data["mean"]), _nan(data["std"]), data["n"], tuple(_nan(v) for v in data["values"]))
+
+
+def _is_number(v: Any) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
 
 
 def validate(data: dict[str, Any]) -> None:
@@ -111,7 +123,9 @@ def validate(data: dict[str, Any]) -> None:
             raise BenchmarkError(f"leaderboard does not match schema {SCHEMA_VERSION}: {what}")
 
     need(isinstance(data, dict), "top level is not an object")
-    need(data.get("schema_version") == SCHEMA_VERSION, f"schema_version is {data.get('schema_version')!r}")
+    version = data.get("schema_version")
+    hint = " (an older file: rebuild it with `unlearn-bench leaderboard`)" if isinstance(version, int) and version < SCHEMA_VERSION else ""
+    need(version == SCHEMA_VERSION, f"schema_version is {version!r}{hint}")
     for key in ("ranking", "tasks", "entries"):
         need(key in data, f"missing {key!r}")
     task_ids = set()
@@ -124,6 +138,11 @@ def validate(data: dict[str, Any]) -> None:
         for key in ("method", "task", "metrics", "gap_to_gold", "rank"):
             need(key in e, f"{where} lacks {key!r}")
         need(e["task"] in task_ids, f"{where} names an unknown task")
+        seeds = e.get("seeds", [])
         for name, stat in e["metrics"].items():
-            need(isinstance(stat, dict) and set(stat) == {"mean", "std", "n"}, f"{where}: metric {name} is not mean/std/n")
+            need(isinstance(stat, dict) and set(stat) == {"mean", "std", "n", "values"}, f"{where}: metric {name} is not mean/std/n/values")
+            values = stat["values"]
+            need(isinstance(values, list) and len(values) == len(seeds), f"{where}: metric {name} has not one value per seed ({len(seeds)})")
+            need(all(map(_is_number, values)), f"{where}: metric {name} has a value that is not a number or null")
+            need(stat["n"] == sum(v is not None for v in values), f"{where}: metric {name} counts n = {stat['n']!r} defined values")
         need(e["rank"] is None or (isinstance(e["rank"], int) and e["rank"] >= 1), f"{where}: bad rank {e['rank']!r}")

@@ -12,6 +12,9 @@ retrain+rw for REWEIGHT variants; a gold row is compared with itself):
 - ``mi_calibration_error`` = |mi_feature_group − gold's mi_feature_group|;
   ``mi_feature_group_gold`` = gold's value
 - ``speedup_vs_gold`` = gold's unlearn_seconds / the method's
+
+Each metric's Stat keeps its per-seed values in the order of the entry's ``seeds`` (NaN where
+undefined), so that entries can be compared seed by seed (benchmark/claims.py).
 """
 
 from __future__ import annotations
@@ -39,10 +42,13 @@ def _number(v: Any) -> float:
 
 
 def stat(values: Iterable[float]) -> Stat:
-    xs = [v for v in values if math.isfinite(v)]
+    """Mean, sample sd and count of the finite values; ``values`` keeps them all, in the order
+    given (one per seed), with NaN where undefined."""
+    every = tuple(v if math.isfinite(v) else math.nan for v in values)
+    xs = [v for v in every if math.isfinite(v)]
     if not xs:
-        return Stat(math.nan, math.nan, 0)
-    return Stat(statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0, len(xs))
+        return Stat(math.nan, math.nan, 0, every)
+    return Stat(statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0, len(xs), every)
 
 
 def seed_scores(cell: dict[str, Any], gold: dict[str, Any] | None) -> tuple[dict[str, float], dict[str, float]]:
@@ -87,6 +93,7 @@ def score(cells: list[dict[str, Any]], versions: dict[str, str] | None = None) -
     by_key = {(c["task"]["id"], c["method"], c["seed"]): c for c in cells}
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     tasks: dict[str, dict[str, Any]] = {}
+    # within a (task, method) group the runs are in seed order: the order of Entry.seeds and Stat.values
     for c in sorted(cells, key=lambda c: (_task_order(c["task"]), not c.get("is_gold"), c["method"], c["seed"])):
         grouped[(c["task"]["id"], c["method"])].append(c)
         tasks.setdefault(c["task"]["id"], c["task"])

@@ -345,3 +345,14 @@ class SoftWeighted(UnlearningMethod):
 
     def trainer_arguments(self) -> dict[str, Any]:
         return {"max_epochs": 0}
+
+
+class HardWeighted(SoftWeighted):
+    """SoftWeighted with ``scheme='hard'`` by default: w = -1 on every forget row, the
+    first-order removal of F from the head (seed 001's binary baseline), so the default
+    benchmark runs the soft and hard schemes side by side."""
+
+    description = "hard-weighted influence update of the last layer: w = -1 on every row of F"
+
+    def __init__(self, model, original, data, *, scheme: str = "hard", **kwargs) -> None:
+        super().__init__(model, original, data, scheme=scheme, **kwargs)

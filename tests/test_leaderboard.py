@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 
@@ -21,6 +22,10 @@ def board_json():
         lambda d: d["entries"][0].pop("rank"),
         lambda d: d["entries"][0].update(task="nope"),
         lambda d: d["entries"][0]["metrics"].update(test_acc={"mean": 1}),
+        lambda d: d["entries"][0]["metrics"]["test_acc"].pop("values"),
+        lambda d: d["entries"][0]["metrics"]["test_acc"]["values"].pop(),
+        lambda d: d["entries"][0]["metrics"]["test_acc"]["values"].__setitem__(0, "80"),
+        lambda d: d["entries"][0]["metrics"]["test_acc"].update(n=5),
         lambda d: d["tasks"][0].pop("skew"),
     ],
 )
@@ -39,7 +44,7 @@ def test_views_come_from_the_json(tmp_path):
     assert md == to_markdown(stored) and page == to_html(stored)
     assert "| gold | retrain |" in md and "| 1 | ga |" in md
     assert "<table>" in page and "ft+rw" in page
-    assert json.loads(paths[0].read_text())["schema_version"] == 1
+    assert json.loads(paths[0].read_text())["schema_version"] == 2
 
 
 def test_nan_is_written_as_null(tmp_path):
@@ -47,3 +52,20 @@ def test_nan_is_written_as_null(tmp_path):
     board.save(tmp_path / "lb.json")
     text = (tmp_path / "lb.json").read_text()
     assert "NaN" not in text
+
+
+def test_an_older_schema_is_named_with_the_way_out():
+    data = board_json()
+    data["schema_version"] = 1
+    with pytest.raises(BenchmarkError, match="schema_version is 1 .*unlearn-bench leaderboard"):
+        validate(data)
+
+
+def test_undefined_per_seed_values_are_null_and_read_back_as_nan(tmp_path):
+    cells = [CELLS[0], CELLS[1], CELLS[2], {**CELLS[3], "metrics": {**CELLS[3]["metrics"], "test_acc": None}}]
+    score(cells).save(tmp_path / "lb.json")
+    data = json.loads((tmp_path / "lb.json").read_text())
+    ft = next(e for e in data["entries"] if e["method"] == "ft")
+    assert ft["metrics"]["test_acc"] == {"mean": 80.0, "std": 0.0, "n": 1, "values": [80.0, None]}
+    stat = next(e for e in Leaderboard.load(tmp_path / "lb.json").entries if e.method == "ft").metrics["test_acc"]
+    assert stat.values[0] == 80.0 and math.isnan(stat.values[1])

@@ -59,6 +59,23 @@ def test_aggregation_over_seeds():
     assert ft.gap_to_gold["forget_acc"] == pytest.approx(6.0)
     assert ft.metrics["speedup_vs_gold"].mean == pytest.approx(10.0)
     assert ft.seeds == [0, 1]
+    assert ft.metrics["avg_gap"].values == pytest.approx((14 / 6, 1.0))  # in the order of ft.seeds
+    assert ft.metrics["retain_acc"].values == (94.0, 92.0)
+
+
+def test_per_seed_values_follow_the_seeds_whatever_the_cell_order():
+    board = score(list(reversed(CELLS)))
+    ga = entry(board, "ga")
+    assert ga.seeds == [0, 1]
+    assert ga.metrics["forget_group_test_acc"].values == (40.0, 48.0)
+    assert ga.metrics["avg_gap"].values == pytest.approx((0.0, 4 / 6))
+
+
+def test_a_metric_missing_on_one_seed_is_nan_there():
+    cells = [CELLS[0], CELLS[1], CELLS[4], {**CELLS[5], "metrics": {k: v for k, v in CELLS[5]["metrics"].items() if k != "test_acc"}}]
+    s = entry(score(cells), "ga").metrics["test_acc"]
+    assert (s.mean, s.std, s.n) == (80.0, 0.0, 1)
+    assert s.values[0] == 80.0 and math.isnan(s.values[1])
 
 
 def test_ranks_and_gold_rows():
