@@ -15,7 +15,8 @@ group; ŷ = argmax p.
 - ``demographic_parity`` = 100 · |P(ŷ = y* | a = a*) − P(ŷ = y* | a ≠ a*)| on TEST
 - ``ece`` = 100 · expected calibration error on TEST (torchmetrics, 15 equal-width bins, L1)
 - ``mia_forget_nonmember``, ``mia_auc`` (MIU's attack) and ``mia_balanced_*`` (ours): see ``mia.py``
-- ``mi_feature_group``: see ``mutual_info.py`` (from the stored features)
+- ``mi_feature_group`` and its standard error ``mi_feature_group_se``: see ``mutual_info.py``
+  (from the stored features)
 - ``fairness_gap``: see ``fairness_gap.py`` (from the stored channel spreads)
 
 The runner adds the cost metrics (``unlearn_seconds``) and the attack metrics (``robustness.py``);
@@ -91,7 +92,8 @@ def representation_metrics(p: Predictions) -> tuple[dict[str, float], dict[str, 
     metrics: dict[str, float] = {}
     details: dict[str, Any] = {}
     if len(p.features):
-        metrics["mi_feature_group"] = feature_group_mi(p.features, p.feature_groups, p.num_groups)
+        estimate = feature_group_mi(p.features, p.feature_groups, p.num_groups)
+        metrics["mi_feature_group"], metrics["mi_feature_group_se"] = estimate.value, estimate.se
     if p.norm_std:
         metrics["fairness_gap"], details["fairness_gap_profile"] = fairness_gap(p.norm_std)
     return metrics, details

@@ -10,7 +10,7 @@ from typing import Any
 from benchmark.metrics import compute_metrics
 from benchmark.predictions import Predictions
 from benchmark.results import predictions_path, read_cell, write_cell
-from benchmark.runner import original_mi_from
+from benchmark.runner import original_mi_from, original_mi_metrics
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -29,7 +29,7 @@ def rescore_cell(path: Path, cache: Path) -> tuple[dict[str, Any], list[str]] | 
     metrics, details = compute_metrics(predictions)
     original = cache / "models" / f"original-{record.get('original_key')}.features.npz"
     if original.exists():
-        metrics["mi_feature_group_original"] = original_mi_from(original, predictions.num_groups)
+        metrics.update(original_mi_metrics(original_mi_from(original, predictions.num_groups)))
     stored = record["metrics"]
     stored_nan = {k: (math.nan if v is None else v) for k, v in stored.items()}
     changed = [k for k, v in metrics.items() if not _same(stored_nan.get(k), v)]

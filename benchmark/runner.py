@@ -30,7 +30,7 @@ from benchmark.hashing import stable_hash
 from benchmark.method import UnlearningMethod, default_hparams, resolve_hparams, reweights
 from benchmark.metrics import speedup
 from benchmark.model import Classifier, build_model, frozen_copy
-from benchmark.mutual_info import feature_group_mi
+from benchmark.mutual_info import MIEstimate, feature_group_mi
 from benchmark.registry import MethodRef
 from benchmark.results import CELL_SCHEMA_VERSION, cell_path, predictions_path, read_cell, write_cell
 from benchmark.spec import Spec
@@ -116,7 +116,7 @@ class Runner:
             self._datasets[key] = task.source.load(self.cache / "datasets", self.report)
         return self._datasets[key]
 
-    def original_mi(self, task: Task, seed: int) -> float:
+    def original_mi(self, task: Task, seed: int) -> MIEstimate:
         """mi_feature_group of the original model, from its TEST features (cached beside it)."""
         path = self.cache / "models" / f"original-{self.original_key(task, seed)}.features.npz"
         if not path.exists():
@@ -248,7 +248,7 @@ class Runner:
         started = time.perf_counter()
         model = method.model.to(self.spec.runtime.device)
         predictions, metrics, details = scorecard.measure(model, data, settings, self.spec.runtime)
-        metrics["mi_feature_group_original"] = self.original_mi(task, seed)
+        metrics.update(original_mi_metrics(self.original_mi(task, seed)))
         evaluated = time.perf_counter()
         metrics["unlearn_seconds"] = seconds
         gold_name = self.gold_name(cell)
@@ -306,11 +306,16 @@ def save_features(path: Path, features: np.ndarray, groups: np.ndarray) -> None:
 
 
 @functools.lru_cache(maxsize=None)
-def original_mi_from(path: Path, num_groups: int) -> float:
+def original_mi_from(path: Path, num_groups: int) -> MIEstimate:
     """The MI estimate of an original's saved TEST features; computed once per process, as every
     cell of the original's dataset and seed reports it (the file of a key never changes)."""
     with np.load(path) as z:
         return feature_group_mi(z["features"], z["groups"], num_groups)
+
+
+def original_mi_metrics(estimate: MIEstimate) -> dict[str, float]:
+    """The original model's MI estimate under the names a result file gives it."""
+    return {"mi_feature_group_original": estimate.value, "mi_feature_group_original_se": estimate.se}
 
 
 def _save(path: Path, state: dict[str, torch.Tensor]) -> None:

@@ -9,8 +9,9 @@ retrain+rw for REWEIGHT variants; a gold row is compared with itself):
   (equalized_odds) and g*-accuracy (forget_group_test_acc), REFERENCE §5; the ranking key,
   lower is better
 - ``tow`` = 100 · Π over RA, FA, TA of (1 − |m − m_gold| / 100)  (tug of war; higher is better)
-- ``mi_calibration_error`` = |mi_feature_group − gold's mi_feature_group|;
-  ``mi_feature_group_gold`` = gold's value
+- ``mi_calibration_error`` = |mi_feature_group − gold's mi_feature_group| (ours, not a paper's);
+  ``mi_feature_group_gold`` = gold's value; ``mi_calibration_error_se`` = √(se² + se_gold²)
+  from the two estimates' standard errors (the noise floor the error should be read against)
 - ``speedup_vs_gold`` = gold's unlearn_seconds / the method's
 
 Each metric's Stat keeps its per-seed values in the order of the entry's ``seeds`` (NaN where
@@ -71,6 +72,8 @@ def seed_scores(cell: dict[str, Any], gold: dict[str, Any] | None) -> tuple[dict
     metrics["tow"] = 100.0 * math.prod(1 - gaps.get(c, math.nan) / 100 for c in TOW_COMPONENTS)
     metrics["mi_feature_group_gold"] = gold_metrics.get("mi_feature_group", math.nan)
     metrics["mi_calibration_error"] = gaps.get("mi_feature_group", math.nan)
+    se = (metrics.get("mi_feature_group_se", math.nan), gold_metrics.get("mi_feature_group_se", math.nan))
+    metrics["mi_calibration_error_se"] = 0.0 if gold is cell else math.hypot(*se)
     return metrics, gaps
 
 

@@ -106,3 +106,12 @@ def test_json_round_trip_and_validation(tmp_path):
     board.save(tmp_path / "lb.json")
     again = Leaderboard.load(tmp_path / "lb.json")
     assert again.to_json() == board.to_json()
+
+
+def test_mi_calibration_error_carries_the_standard_error_of_both_estimates():
+    gold = cell("retrain", 0, 100.0, 90, 50, 80, 40, is_gold=True, mi=0.5)
+    method = cell("ft", 0, 10.0, 90, 50, 80, 40, mi=0.8)
+    gold["metrics"]["mi_feature_group_se"], method["metrics"]["mi_feature_group_se"] = 0.03, 0.04
+    m, _ = seed_scores(method, gold)
+    assert m["mi_calibration_error"] == pytest.approx(0.3) and m["mi_calibration_error_se"] == pytest.approx(0.05)
+    assert seed_scores(gold, None)[0]["mi_calibration_error_se"] == 0.0  # gold against itself
