@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmark.atomic import atomic_path
 from benchmark.errors import BenchmarkError
 
 SCHEMA_VERSION = 2  # 2: a Stat carries its per-seed values
@@ -64,10 +65,8 @@ class Leaderboard:
 
     def save(self, path: Path) -> None:
         validate(self.to_json())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1) + "\n")
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(self.to_json(), indent=1) + "\n")
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Leaderboard:

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterator
 
+from benchmark.atomic import atomic_path
 from benchmark.errors import BenchmarkError
 
 CELL_SCHEMA_VERSION = 1
@@ -37,10 +38,8 @@ def _clean(obj: Any) -> Any:
 
 
 def write_cell(path: Path, record: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_clean(record), indent=1, default=str) + "\n")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(_clean(record), indent=1, default=str) + "\n")
 
 
 def read_cell(path: Path) -> dict[str, Any] | None:

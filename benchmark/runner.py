@@ -24,6 +24,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from benchmark import scorecard
+from benchmark.atomic import atomic_path
 from benchmark.data import GroupDataset
 from benchmark.errors import BenchmarkError
 from benchmark.hashing import stable_hash
@@ -299,10 +300,8 @@ class Runner:
 
 
 def save_features(path: Path, features: np.ndarray, groups: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, features=features, groups=groups)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        np.savez_compressed(tmp, features=features, groups=groups)
 
 
 @functools.lru_cache(maxsize=None)
@@ -319,10 +318,8 @@ def original_mi_metrics(estimate: MIEstimate) -> dict[str, float]:
 
 
 def _save(path: Path, state: dict[str, torch.Tensor]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def _peak_memory(cuda: bool) -> dict[str, Any]:
