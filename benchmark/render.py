@@ -24,10 +24,19 @@ COLUMNS = [
     ("equalized_odds", "Eq. odds", "pct"),
     ("mi_calibration_error", "MI calib. err (nats)", "nats"),
     ("fairness_gap", "Fairness gap", "num"),
-    ("autoattack_acc", "AutoAttack acc", "pct"),
+    ("autoattack_standard_acc", "AutoAttack acc", "pct"),
+    ("autoattack_reduced_acc", "AutoAttack (reduced) acc", "pct"),
     ("unlearn_seconds", "Time (s)", "secs"),
 ]
 TERMINAL = 8
+# columns shown only when some entry has them: each AutoAttack budget has its own metric name
+OPTIONAL = {"autoattack_standard_acc", "autoattack_reduced_acc"}
+
+
+def shown_columns(board: Leaderboard) -> list:
+    """COLUMNS less the optional ones no entry of the board carries."""
+    present = {m for e in board.entries for m in e.metrics}
+    return [c for c in COLUMNS if c[0] not in OPTIONAL or c[0] in present]
 
 
 def cell_text(s: Stat | None, kind: str) -> str:
@@ -48,7 +57,18 @@ def _row(e: Entry, columns: list = COLUMNS) -> list[str]:
 def _task_title(t: dict) -> str:
     skew = t["skew"] if t["skew"] == "uniform" else f"skew {t['skew']}"
     name = t.get("forget_group_name", f"group {t['forget_group']}")
-    return f"{t['id']}: forget {t['forget_size']} rows ({t.get('forget_size_spec', '')}), {skew}, g* = {t['forget_group']} ({name})"
+    title = f"{t['id']}: forget {t['forget_size']} rows ({t.get('forget_size_spec', '')}), {skew}, g* = {t['forget_group']} ({name})"
+    return title + _attacks_text(t.get("attacks"))
+
+
+def _attacks_text(a: dict | None) -> str:
+    """The attack budget that ran, e.g. "; attacks: L∞ ε = 2/255, PGD-10, AutoAttack reduced
+    (APGD-CE + Square, 10 iterations, 25 queries) on 64 rows"."""
+    if not a or "eps" not in a:
+        return ""
+    ensemble = " + ".join(a.get("autoattack", []))
+    return (f"; attacks: L∞ ε = {a['eps'] * 255:g}/255, PGD-{a.get('pgd_steps')}, AutoAttack {a.get('budget')} "
+            f"({ensemble}, {a.get('aa_steps')} iterations, {a.get('square_queries')} queries) on {a.get('rows')} rows")
 
 
 def _seeds(board: Leaderboard) -> str:
@@ -64,7 +84,8 @@ INTRO = (
 
 
 def to_markdown(board: Leaderboard) -> str:
-    header = ["Rank", "Method"] + [title for _, title, _ in COLUMNS]
+    shown = shown_columns(board)
+    header = ["Rank", "Method"] + [title for _, title, _ in shown]
     lines = [
         "# unlearn-bench leaderboard",
         "",
@@ -74,7 +95,7 @@ def to_markdown(board: Leaderboard) -> str:
     ]
     for t in board.tasks:
         lines += ["", f"## {_task_title(t)}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(_row(e)) + " |" for e in board.entries_for(t["id"])]
+        lines += ["| " + " | ".join(_row(e, shown)) + " |" for e in board.entries_for(t["id"])]
     return "\n".join(lines) + "\n"
 
 
@@ -96,12 +117,13 @@ tr.gold td{{background:#fff8e1}} h2{{font-size:1.05rem;margin-top:2rem}} p{{max-
 
 
 def to_html(board: Leaderboard) -> str:
-    header = "".join(f"<th>{html.escape(h)}</th>" for h in ["Rank", "Method"] + [t for _, t, _ in COLUMNS])
+    shown = shown_columns(board)
+    header = "".join(f"<th>{html.escape(h)}</th>" for h in ["Rank", "Method"] + [t for _, t, _ in shown])
     sections = []
     for t in board.tasks:
         rows = "".join(
             ('<tr class="gold">' if e.is_gold else "<tr>")
-            + "".join(f"<td>{html.escape(c)}</td>" for c in _row(e))
+            + "".join(f"<td>{html.escape(c)}</td>" for c in _row(e, shown))
             + "</tr>"
             for e in board.entries_for(t["id"])
         )
@@ -129,8 +151,9 @@ def rich_tables(board: Leaderboard):
         table = Table(title=_task_title(t), title_justify="left")
         table.add_column("Rank", justify="right")
         table.add_column("Method", no_wrap=True)
-        for _, title, _ in COLUMNS[:TERMINAL]:
+        shown = shown_columns(board)[:TERMINAL]
+        for _, title, _ in shown:
             table.add_column(title, justify="right")
         for e in board.entries_for(t["id"]):
-            table.add_row(*_row(e, COLUMNS[:TERMINAL]), style="yellow" if e.is_gold else None)
+            table.add_row(*_row(e, shown), style="yellow" if e.is_gold else None)
         yield table

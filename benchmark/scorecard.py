@@ -20,7 +20,7 @@ from benchmark.evaluate import predict_probs, predict_with_features
 from benchmark.fairness_gap import ChannelSpread
 from benchmark.metrics import ECE_BINS, compute_metrics
 from benchmark.predictions import PARTS, Predictions
-from benchmark.robustness import AttackSettings, describe, robust_metrics
+from benchmark.robustness import AttackSettings, describe, robust_evaluation
 from benchmark.runtime import Runtime
 from benchmark.task import TaskData
 
@@ -79,11 +79,20 @@ def collect(model: nn.Module, data: TaskData, settings: MetricSettings, runtime:
     )
 
 
-def attack(model: nn.Module, dataset: GroupDataset, settings: MetricSettings, runtime: Runtime) -> dict[str, float]:
-    rows = torch.from_numpy(stratified_rows(dataset.groups("test").numpy(), settings.attacks.rows, settings.attacks.seed))
-    t = dataset.test
-    return robust_metrics(
-        model, t.x[rows], t.y[rows], dataset.groups("test")[rows], dataset.num_classes, settings.attacks, runtime.device
+def attack_rows(dataset: GroupDataset, settings: MetricSettings) -> np.ndarray:
+    """The group-stratified TEST rows the attacks run on."""
+    attacks = settings.attacks.resolved()
+    return stratified_rows(dataset.groups("test").numpy(), attacks.rows, attacks.seed)
+
+
+def attack(
+    model: nn.Module, dataset: GroupDataset, settings: MetricSettings, runtime: Runtime
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """(robust metrics, their intervals and counts) on the attack rows of TEST."""
+    rows, t = torch.from_numpy(attack_rows(dataset, settings)), dataset.test
+    return robust_evaluation(
+        model, t.x[rows], t.y[rows], dataset.groups("test")[rows], dataset.num_classes, settings.attacks,
+        runtime.device, test_rows=len(t),
     )
 
 
@@ -91,7 +100,10 @@ def measure(model: nn.Module, data: TaskData, settings: MetricSettings, runtime:
     """(predictions, metrics, details): every metric of the scorecard but cost and gold's."""
     predictions = collect(model, data, settings, runtime)
     metrics, details = compute_metrics(predictions)
-    metrics.update(attack(model, data.dataset, settings, runtime))
+    robust, robust_details = attack(model, data.dataset, settings, runtime)
+    metrics.update(robust)
+    for key, values in robust_details.items():  # "intervals", "counts": merged with any others'
+        details[key] = {**details.get(key, {}), **values}
     return predictions, metrics, details
 
 
@@ -100,7 +112,10 @@ def record(settings: MetricSettings, dataset: GroupDataset, layers: int) -> dict
     return {
         "mia": mia.SETTINGS,
         "mutual_information": {**mutual_info.SETTINGS, "rows": int(len(mi_rows(dataset, settings))), "split": "test"},
-        "attacks": {**describe(settings.attacks, dataset.num_classes), "split": "test"},
+        "attacks": {
+            **describe(settings.attacks, dataset.num_classes, len(attack_rows(dataset, settings)), len(dataset.test)),
+            "split": "test",
+        },
         "ece": {"bins": ECE_BINS, "norm": "l1", "library": "torchmetrics"},
         "fairness_gap": {"layers": layers, "statistic": "std of each input channel over TEST"},
     }

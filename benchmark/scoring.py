@@ -77,6 +77,15 @@ def seed_scores(cell: dict[str, Any], gold: dict[str, Any] | None) -> tuple[dict
     return metrics, gaps
 
 
+ATTACK_FIELDS = ("budget", "eps", "pgd_steps", "pgd_alpha", "aa_steps", "square_queries", "rows", "autoattack")
+
+
+def attack_record(cell: dict[str, Any]) -> dict[str, Any]:
+    """What the cell's attacks ran (budget, eps, steps, queries, rows, ensemble), for its task's record."""
+    ran = cell.get("metric_settings", {}).get("attacks")
+    return {"attacks": {k: ran[k] for k in ATTACK_FIELDS if k in ran}} if ran else {}
+
+
 def _task_order(task: dict[str, Any]) -> tuple:
     """Tasks of a dataset side by side, by forget group and size, skew rising ('uniform' first)."""
     skew = -1.0 if task["skew"] == "uniform" else float(task["skew"])
@@ -99,7 +108,7 @@ def score(cells: list[dict[str, Any]], versions: dict[str, str] | None = None) -
     # within a (task, method) group the runs are in seed order: the order of Entry.seeds and Stat.values
     for c in sorted(cells, key=lambda c: (_task_order(c["task"]), not c.get("is_gold"), c["method"], c["seed"])):
         grouped[(c["task"]["id"], c["method"])].append(c)
-        tasks.setdefault(c["task"]["id"], c["task"])
+        tasks.setdefault(c["task"]["id"], {**c["task"], **attack_record(c)})
 
     entries: list[Entry] = []
     for (task_id, method), runs in grouped.items():

@@ -15,7 +15,7 @@ It comes from an optional YAML config file (``--config``) with CLI flags taking 
     model: {backbone: test_vit}            # overrides every dataset's model
     runtime: {accelerator: auto, devices: 1, precision: auto}
     workers: auto             # cells run at once: one per GPU, or up to 4 CPU processes
-    metrics: {mi_rows: 1000, attacks: {rows: 64, pgd_steps: 10, aa_steps: 10, square_queries: 25}}
+    metrics: {mi_rows: 1000, attacks: {budget: auto, pgd_steps: 10}}  # auto: standard with --preset paper or a GPU
 """
 
 from __future__ import annotations
@@ -61,8 +61,16 @@ class Spec:
         return _replace(task.source.model, self.model, "model")
 
     def metrics_for(self, task: Task) -> MetricSettings:
-        """The metric settings with the attack budget resolved: the settings' eps, else the dataset's."""
-        return dataclasses.replace(self.metrics, attacks=self.metrics.attacks.resolved(task.source.attack_eps))
+        """The metric settings with the attacks resolved: the settings' eps, else the dataset's,
+        and the numbers the settings leave unset from their budget (``auto_budget`` for 'auto')."""
+        attacks = self.metrics.attacks.resolved(task.source.attack_eps, auto=self.auto_budget(task))
+        return dataclasses.replace(self.metrics, attacks=attacks)
+
+    def auto_budget(self, task: Task) -> str:
+        """The attack budget 'auto' stands for: 'standard' when the task runs its paper preset
+        or the models run on a CUDA GPU, else 'reduced' (the CPU budget)."""
+        paper = getattr(task.source, "preset", None) == "paper"
+        return "standard" if paper or self.runtime.uses_cuda else "reduced"
 
     def hparams_for(self, method: MethodRef) -> dict[str, Any]:
         return method_overrides(self.hparams, method)

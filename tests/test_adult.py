@@ -233,7 +233,7 @@ def test_attacks_run_on_table_rows():
     model = build_model(AdultSource().model, 2, seed=0).eval()
     x, y = torch.rand(8, NUM_FEATURES), torch.arange(8) % 2
     out = robust_metrics(model, x, y, y, 2, AttackSettings(rows=8, square_queries=5, aa_steps=2, pgd_steps=2), torch.device("cpu"))
-    assert set(out) == {"pgd_acc", "pgd_worst_group_acc", "autoattack_acc", "autoattack_worst_group_acc"}
+    assert set(out) == {"pgd_acc", "pgd_worst_group_acc", "autoattack_reduced_acc", "autoattack_reduced_worst_group_acc"}
 
 
 

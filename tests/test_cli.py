@@ -36,9 +36,10 @@ class NotAMethod:
 
 SCORECARD = [
     "retain_acc", "forget_acc", "test_acc", "group_acc/2", "worst_group_acc", "forget_group_test_acc", "group_acc_gap",
-    "equalized_odds", "demographic_parity", "ece", "mia_forget_nonmember", "mia_auc", "mi_feature_group",
-    "mi_feature_group_original", "mi_feature_group_gold", "mi_calibration_error", "fairness_gap", "pgd_acc",
-    "pgd_worst_group_acc", "autoattack_acc", "autoattack_worst_group_acc", "avg_gap", "tow", "unlearn_seconds",
+    "equalized_odds", "demographic_parity", "ece", "mia_forget_nonmember", "mia_auc", "mia_balanced_forget_nonmember",
+    "mia_balanced_auc", "mi_feature_group", "mi_feature_group_se", "mi_feature_group_original", "mi_feature_group_gold",
+    "mi_calibration_error", "mi_calibration_error_se", "fairness_gap", "pgd_acc", "pgd_worst_group_acc",
+    "autoattack_reduced_acc", "autoattack_reduced_worst_group_acc", "avg_gap", "tow", "unlearn_seconds",
     "speedup_vs_gold",
 ]
 

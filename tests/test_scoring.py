@@ -115,3 +115,15 @@ def test_mi_calibration_error_carries_the_standard_error_of_both_estimates():
     m, _ = seed_scores(method, gold)
     assert m["mi_calibration_error"] == pytest.approx(0.3) and m["mi_calibration_error_se"] == pytest.approx(0.05)
     assert seed_scores(gold, None)[0]["mi_calibration_error_se"] == 0.0  # gold against itself
+
+
+def test_the_task_record_says_what_the_attacks_ran_and_the_page_shows_it():
+    from benchmark.render import to_markdown
+
+    ran = {"budget": "reduced", "eps": 2 / 255, "pgd_steps": 10, "pgd_alpha": 0.5 / 255, "aa_steps": 10,
+           "square_queries": 25, "rows": 64, "autoattack": ["APGD-CE", "Square"], "library": "torchattacks"}
+    cells = [{**c, "metric_settings": {"attacks": ran}} for c in CELLS[:2]]
+    board = score(cells)
+    assert board.tasks[0]["attacks"] == {k: v for k, v in ran.items() if k != "library"}
+    assert "AutoAttack reduced (APGD-CE + Square, 10 iterations, 25 queries) on 64 rows" in to_markdown(board)
+    assert "ε = 2/255" in to_markdown(board)
