@@ -1,6 +1,8 @@
 """Executing a plan on a pool of worker processes: one per GPU, or several CPU workers
-sharing the cores (anomalib's parallel runner). Work goes in three waves so that nothing
-waits on a dependency: the original models, then the gold cells, then every other cell.
+sharing the cores (anomalib's parallel runner). The original models train first (every cell
+starts from one); then every cell is queued at once, the gold cells first, so that no worker
+idles at the end of the gold cells (a method's cell does not need its gold to run: scoring
+pairs them afterwards).
 
 Workers are spawned (not forked) and rebuild what they need from the picklable spec; each
 sees one GPU (``CUDA_VISIBLE_DEVICES``) or ``cores / workers`` CPU threads.
@@ -64,11 +66,11 @@ def run_pool(runner: Any, cells: list, workers: int, done: Callable[[Any], None]
         originals = {runner.original_key(c.task, c.seed): (c.task, c.seed) for c in cells}
         for future in as_completed([pool.submit(_train_original, spec, t, s) for t, s in originals.values()]):
             future.result()
-        for wave in ([c for c in cells if c.method.cls.is_gold], [c for c in cells if not c.method.cls.is_gold]):
-            for future in as_completed([pool.submit(_execute, spec, c) for c in wave]):
-                outcome = future.result()
-                outcomes.append(outcome)
-                done(outcome)
+        ordered = sorted(cells, key=lambda c: not c.method.cls.is_gold)
+        for future in as_completed([pool.submit(_execute, spec, c) for c in ordered]):
+            outcome = future.result()
+            outcomes.append(outcome)
+            done(outcome)
     return outcomes
 
 

@@ -225,6 +225,7 @@ class MIU(UnlearningMethod):
         self.automatic_optimization = False  # three optimisers: θ, ω_u and ω_o
         self.mine_unlearned = MINE(model.num_features, data.num_groups)  # ω_u
         self.mine_original = copy.deepcopy(self.mine_unlearned)  # ω_o, from the same weights
+        self.theta_moved = False  # θ is still θ0 until its first step
         self.forget_batches = self.loader("forget")
         self.retain_batches = self.loader("retain")
         self.tuning_batches = cycle(self.loader("train"))
@@ -288,10 +289,13 @@ class MIU(UnlearningMethod):
         ω_o sees θ0's features (the public code fed both estimators the unlearned model's)."""
         _, opt_u, opt_o = self.optimizers()
         g_tilde = random_groups(batch.g, self.data.num_groups)
+        z = eval_features(self.model, batch.x)
         if self.hparams.forget_pass or self.hparams.calibration:
-            self.ascend(self.mine_unlearned, opt_u, eval_features(self.model, batch.x), batch.g, g_tilde)
+            self.ascend(self.mine_unlearned, opt_u, z, batch.g, g_tilde)
         if self.hparams.calibration:
-            self.ascend(self.mine_original, opt_o, eval_features(self.original, batch.x), batch.g, g_tilde)
+            # before θ's first step its eval-mode features are θ0's, bit for bit
+            z0 = eval_features(self.original, batch.x) if self.theta_moved else z
+            self.ascend(self.mine_original, opt_o, z0, batch.g, g_tilde)
 
     def ascend(self, mine: MINE, optimizer: Any, z: Tensor, g: Tensor, g_tilde: Tensor) -> None:
         optimizer.zero_grad()
@@ -306,6 +310,7 @@ class MIU(UnlearningMethod):
         optimizer.zero_grad()
         self.manual_backward(loss)
         optimizer.step()
+        self.theta_moved = True
         self.lr_schedulers().step()
         return loss.detach()
 
