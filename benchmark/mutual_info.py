@@ -113,8 +113,12 @@ def stratified_se(loss: np.ndarray, g: np.ndarray) -> float:
 
 
 def feature_group_mi(z: np.ndarray, g: np.ndarray, num_groups: int, seed: int = SEED) -> MIEstimate:
-    """Î(Z; G) = H(G) − mean out-of-fold −log q̂(g_i | z_i), in nats, with its SE (module docstring)."""
+    """Î(Z; G) = H(G) − mean out-of-fold −log q̂(g_i | z_i), in nats, with its SE (module docstring).
+    Undefined (NaN) when a group present has fewer than FOLDS rows: the probe cannot be cross-fitted."""
     g = np.asarray(g, dtype=np.int64)
+    counts = np.bincount(g)
+    if counts[counts > 0].min() < FOLDS:
+        return MIEstimate(math.nan, math.nan)
     with threadpool_limits(1):  # one BLAS thread: reproducible sums, no oversubscription of workers
         loss = out_of_fold_log_loss(z, g, seed)
     return MIEstimate(entropy(g, num_groups) - float(loss.mean()), stratified_se(loss, g))

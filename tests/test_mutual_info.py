@@ -212,5 +212,5 @@ def test_stratified_se_by_hand():
 
 def test_entropy_and_too_few_rows():
     assert entropy(np.array([0, 0, 1, 1]), 3) == pytest.approx(math.log(2))
-    with pytest.raises(ValueError, match="at least 5 rows"):
-        feature_group_mi(np.zeros((12, 2)), np.array([0] * 8 + [1] * 4), 2)
+    too_few = feature_group_mi(np.zeros((12, 2)), np.array([0] * 8 + [1] * 4), 2)  # 4 rows of group 1 for 5 folds
+    assert math.isnan(too_few.value) and math.isnan(too_few.se)
