@@ -63,7 +63,8 @@ def seed_scores(cell: dict[str, Any], gold: dict[str, Any] | None) -> tuple[dict
     gold_metrics = {k: _number(v) for k, v in gold["metrics"].items()}
     metrics["speedup_vs_gold"] = _number(speedup(metrics["unlearn_seconds"], gold_metrics["unlearn_seconds"]))
     gold_metrics["speedup_vs_gold"] = 1.0
-    gaps = {k: abs(v - gold_metrics[k]) for k, v in metrics.items() if k in gold_metrics}
+    # a standard error (``*_se``) has no gap to gold of its own
+    gaps = {k: abs(v - gold_metrics[k]) for k, v in metrics.items() if k in gold_metrics and not k.endswith("_se")}
     # a component undefined on the task for both the method and gold (equalized odds with a
     # single attribute value, as in class-wise CIFAR-10) leaves the mean; undefined on one
     # side only, it makes avg_gap undefined

@@ -115,6 +115,7 @@ def test_mi_calibration_error_carries_the_standard_error_of_both_estimates():
     m, _ = seed_scores(method, gold)
     assert m["mi_calibration_error"] == pytest.approx(0.3) and m["mi_calibration_error_se"] == pytest.approx(0.05)
     assert seed_scores(gold, None)[0]["mi_calibration_error_se"] == 0.0  # gold against itself
+    assert not any(k.endswith("_se") for k in seed_scores(method, gold)[1])  # a standard error has no gap to gold
 
 
 def test_the_task_record_says_what_the_attacks_ran_and_the_page_shows_it():
