@@ -58,11 +58,15 @@ SETTINGS = {
 }
 
 
+def true_class_probability(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """p_i(y_i), float64, clipped at 1e-12 so that its log is finite."""
+    return np.clip(probs[np.arange(len(y)), y].astype(np.float64), 1e-12, None)
+
+
 def losses(p: Predictions, part: str) -> np.ndarray:
     """ℓ = −log p(y) of the rows of ``part``, as a one-column float64 matrix."""
     rows = p.mask(part)
-    true = p.probs[rows][np.arange(rows.sum()), p.y[rows]].astype(np.float64)
-    return -np.log(np.clip(true, 1e-12, None))[:, None]
+    return -np.log(true_class_probability(p.probs[rows], p.y[rows]))[:, None]
 
 
 def _labels(members: int, non_members: int) -> np.ndarray:
@@ -74,34 +78,25 @@ def miu_attack(p: Predictions) -> dict[str, float]:
     retain, val, forget, test = (losses(p, part) for part in ("retain", "val", "forget", "test"))
     x_fit, y_fit = np.concatenate([retain, val]), _labels(len(retain), len(val))
     x_eval, y_eval = np.concatenate([forget, test]), _labels(len(forget), len(test))
-    best: dict[str, float] | None = None
+    found: dict[tuple[int, str], dict[str, float]] = {}
     for criterion in CRITERIA:
         # growing one warm-started forest gives, tree for tree, the forests of fresh fits
         forest = RandomForestClassifier(criterion=criterion, random_state=SEED, n_jobs=1, warm_start=True)
         for n in ESTIMATORS:
             forest.set_params(n_estimators=n).fit(x_fit, y_fit)
-            found = {
+            found[n, criterion] = {
                 "mia_forget_nonmember": 100.0 * float(1.0 - forest.predict(forget).mean()),
                 "mia_auc": 100.0 * float(roc_auc_score(y_eval, forest.predict_proba(x_eval)[:, 1])),
-                "order": ESTIMATORS.index(n) * len(CRITERIA) + CRITERIA.index(criterion),
             }
-            if best is None or _better(found, best):
-                best = found
-    assert best is not None
-    return {k: v for k, v in best.items() if k != "order"}
-
-
-def _better(found: dict[str, float], best: dict[str, float]) -> bool:
-    """MIU's loop order is n_estimators outer, criterion inner, keeping the first maximum."""
-    if found["mia_forget_nonmember"] != best["mia_forget_nonmember"]:
-        return found["mia_forget_nonmember"] > best["mia_forget_nonmember"]
-    return found["order"] < best["order"]
+    # MIU's loop order (n_estimators outer, criterion inner); max keeps the first maximum, as theirs
+    in_order = [(n, criterion) for n in ESTIMATORS for criterion in CRITERIA]
+    return found[max(in_order, key=lambda setting: found[setting]["mia_forget_nonmember"])]
 
 
 def attack_features(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
     """(loss, confidence p(y), entropy H(p)) per row, float64."""
     p = np.clip(probs.astype(np.float64), 1e-12, None)
-    confidence = p[np.arange(len(y)), y]
+    confidence = true_class_probability(probs, y)
     return np.stack([-np.log(confidence), confidence, -(p * np.log(p)).sum(1)], axis=1)
 
 

@@ -80,10 +80,21 @@ def entropy(groups: np.ndarray, num_groups: int) -> float:
     return float(-sum(q * math.log(q) for q in p if q > 0))
 
 
+def _log_likelihoods(estimator, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """log q(y_i | x_i) for every row."""
+    log_q = estimator.predict_log_proba(x)
+    return log_q[np.arange(len(y)), np.searchsorted(estimator.classes_, y)]
+
+
 def _mean_log_likelihood(estimator, x: np.ndarray, y: np.ndarray) -> float:
     """CV score: (1/n) Σ log q(y_i | x_i) (sklearn's neg_log_loss, without its overhead)."""
-    log_q = estimator.predict_log_proba(x)
-    return float(log_q[np.arange(len(y)), np.searchsorted(estimator.classes_, y)].mean())
+    return float(_log_likelihoods(estimator, x, y).mean())
+
+
+def cross_fittable(g: np.ndarray) -> bool:
+    """Whether every group present has the FOLDS rows cross-fitting needs."""
+    counts = np.bincount(g)
+    return bool(counts[counts > 0].min() >= FOLDS)
 
 
 def _probe(seed: int) -> Pipeline:
@@ -95,14 +106,11 @@ def _probe(seed: int) -> Pipeline:
 
 def out_of_fold_log_loss(z: np.ndarray, g: np.ndarray, seed: int = SEED) -> np.ndarray:
     """−log q̂_{−k(i)}(g_i | z_i) for every row, each from the probe fitted without its fold."""
+    if not cross_fittable(g):
+        raise ValueError(f"every group present needs at least {FOLDS} rows, got counts {np.bincount(g).tolist()}")
     x, loss = np.asarray(z, dtype=np.float64), np.empty(len(g))
-    counts = np.bincount(g)
-    if counts[counts > 0].min() < FOLDS:
-        raise ValueError(f"every group present needs at least {FOLDS} rows, got counts {counts.tolist()}")
     for fit, held in StratifiedKFold(FOLDS, shuffle=True, random_state=seed).split(x, g):
-        probe = _probe(seed).fit(x[fit], g[fit])
-        log_q = probe.predict_log_proba(x[held])
-        loss[held] = -log_q[np.arange(len(held)), np.searchsorted(probe.classes_, g[held])]
+        loss[held] = -_log_likelihoods(_probe(seed).fit(x[fit], g[fit]), x[held], g[held])
     return loss
 
 
@@ -116,8 +124,7 @@ def feature_group_mi(z: np.ndarray, g: np.ndarray, num_groups: int, seed: int = 
     """Î(Z; G) = H(G) − mean out-of-fold −log q̂(g_i | z_i), in nats, with its SE (module docstring).
     Undefined (NaN) when a group present has fewer than FOLDS rows: the probe cannot be cross-fitted."""
     g = np.asarray(g, dtype=np.int64)
-    counts = np.bincount(g)
-    if counts[counts > 0].min() < FOLDS:
+    if not cross_fittable(g):
         return MIEstimate(math.nan, math.nan)
     with threadpool_limits(1):  # one BLAS thread: reproducible sums, no oversubscription of workers
         loss = out_of_fold_log_loss(z, g, seed)

@@ -147,11 +147,11 @@ def write_views(board: Leaderboard, directory: Path) -> list[Path]:
 def rich_tables(board: Leaderboard):
     from rich.table import Table
 
+    shown = shown_columns(board)[:TERMINAL]
     for t in board.tasks:
         table = Table(title=_task_title(t), title_justify="left")
         table.add_column("Rank", justify="right")
         table.add_column("Method", no_wrap=True)
-        shown = shown_columns(board)[:TERMINAL]
         for _, title, _ in shown:
             table.add_column(title, justify="right")
         for e in board.entries_for(t["id"]):
