@@ -1,26 +1,50 @@
 """unlearn-bench: the engine. It knows no method or dataset by name; methods and tasks
 arrive through the registry (entry points ``unlearn_bench.methods``/``unlearn_bench.tasks``).
 
-The contracts a plugin author needs are importable from here lazily, so that ``import
-benchmark`` stays cheap: ``UnlearningMethod``, ``Task``, ``DatasetSource``, ``TaskData``,
-``GroupDataset``, ``Split``, ``Batch``, ``Classifier``, ``ModelSpec``, ``Recipe``,
-``BenchmarkError``.
+This module is the one public surface: ``methods/``, ``tasks/`` and third-party plugins
+import from ``benchmark`` only, never from its subpackages, so that the engine can be
+regrouped without breaking a plugin. Names resolve lazily, so ``import benchmark`` stays cheap.
+
+Subpackages by role: ``data`` (datasets, sources, splits, augmentation), ``metrics``
+(inference, predictions, each metric family, the scorecard), ``run`` (spec, runtime, the
+store, runner, pool), ``report`` (scoring, leaderboard, renderers, claims).
 """
 
 from importlib import import_module
 
 _EXPORTS = {
+    # the contracts
     "UnlearningMethod": "benchmark.method",
     "Task": "benchmark.task",
-    "DatasetSource": "benchmark.source",
     "TaskData": "benchmark.task",
-    "GroupDataset": "benchmark.data",
-    "Split": "benchmark.data",
-    "Batch": "benchmark.data",
+    "DatasetSource": "benchmark.data.source",
+    "PresetSource": "benchmark.data.source",
+    "DatasetWriter": "benchmark.data.source",
+    "Report": "benchmark.data.source",
+    "GroupDataset": "benchmark.data.dataset",
+    "Split": "benchmark.data.dataset",
+    "Batch": "benchmark.data.dataset",
+    "Passes": "benchmark.data.dataset",
     "Classifier": "benchmark.model",
     "ModelSpec": "benchmark.model",
     "Recipe": "benchmark.training",
     "BenchmarkError": "benchmark.errors",
+    # helpers for methods
+    "KeepBestOnVal": "benchmark.training",
+    "warmup_schedule": "benchmark.training",
+    "frozen_copy": "benchmark.model",
+    "eval_mode": "benchmark.metrics.inference",
+    "to_unit_float": "benchmark.data.augment",
+    "distillation_kl": "benchmark.losses",
+    "random_wrong_labels": "benchmark.losses",
+    # helpers for dataset loaders
+    "column": "benchmark.data.hub",
+    "labels": "benchmark.data.hub",
+    "is_hub_copy": "benchmark.data.hub",
+    "open_hub": "benchmark.data.hub",
+    "decode_into": "benchmark.data.images",
+    "decoding_pool": "benchmark.data.images",
+    "existing_files": "benchmark.data.images",
 }
 
 __all__ = sorted(_EXPORTS)

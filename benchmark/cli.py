@@ -92,11 +92,11 @@ def _runtime_flags(args: argparse.Namespace, config: dict) -> dict | None:
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    from benchmark.pool import default_workers, run_pool
-    from benchmark.render import rich_tables, write_views
-    from benchmark.runner import Runner, versions
-    from benchmark.scoring import score
-    from benchmark.spec import build_spec, read_config
+    from benchmark.run.pool import default_workers, run_pool
+    from benchmark.report.render import rich_tables, write_views
+    from benchmark.run.runner import Runner, versions
+    from benchmark.report.scoring import score
+    from benchmark.run.spec import build_spec, read_config
 
     config = read_config(args.config)
     spec = build_spec(
@@ -173,10 +173,10 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
-    from benchmark.render import rich_tables, write_views
-    from benchmark.results import iter_cells
-    from benchmark.runner import versions
-    from benchmark.scoring import score
+    from benchmark.report.render import rich_tables, write_views
+    from benchmark.run.store import iter_cells
+    from benchmark.run.runner import versions
+    from benchmark.report.scoring import score
 
     cells = list(iter_cells(args.runs))
     if not cells:
@@ -190,10 +190,10 @@ def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_rescore(args: argparse.Namespace, console: Console) -> int:
-    from benchmark.render import write_views
-    from benchmark.rescore import rescore
-    from benchmark.runner import versions
-    from benchmark.scoring import score
+    from benchmark.report.render import write_views
+    from benchmark.metrics.rescore import rescore
+    from benchmark.run.runner import versions
+    from benchmark.report.scoring import score
 
     if not (args.runs / "results").is_dir():
         raise BenchmarkError(f"no results under {args.runs} (expected {args.runs / 'results'})")
@@ -209,7 +209,7 @@ def cmd_rescore(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_data(args: argparse.Namespace, console: Console) -> int:
-    from benchmark.datacheck import check_counts
+    from benchmark.data.check import check_counts
 
     lines, mismatches = check_counts(args.name, args.path)
     for line in lines:
@@ -218,8 +218,8 @@ def cmd_data(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_claims(args: argparse.Namespace, console: Console) -> int:
-    from benchmark.claims import evaluate, rich_table, to_markdown
-    from benchmark.leaderboard import Leaderboard
+    from benchmark.report.claims import evaluate, rich_table, to_markdown
+    from benchmark.report.leaderboard import Leaderboard
 
     path = args.leaderboard if args.leaderboard.suffix == ".json" else args.leaderboard / "leaderboard.json"
     board = Leaderboard.load(path)

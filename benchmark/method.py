@@ -33,8 +33,8 @@ from typing import Any, ClassVar, Iterator
 from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader
 
-from benchmark.augment import to_unit_float
-from benchmark.data import Batch, Passes
+from benchmark.data.augment import to_unit_float
+from benchmark.data.dataset import Batch, Passes
 from benchmark.errors import BenchmarkError
 from benchmark.model import Classifier
 from benchmark.task import Task, TaskData

@@ -7,10 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from benchmark.data import Batch
-from benchmark.losses import distillation_kl
-from benchmark.method import UnlearningMethod
-from benchmark.model import frozen_copy
+from benchmark import Batch, distillation_kl, frozen_copy, UnlearningMethod
 
 
 class BadTeacher(UnlearningMethod):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from benchmark.data import Batch
-from benchmark.method import UnlearningMethod
+from benchmark import Batch, UnlearningMethod
 
 
 class CFk(UnlearningMethod):

@@ -6,8 +6,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from benchmark.data import Batch
-from benchmark.method import UnlearningMethod
+from benchmark import Batch, UnlearningMethod
 from methods.soft_weighted import SampleWeights
 
 

@@ -50,12 +50,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
-from benchmark.data import Batch, Passes
-from benchmark.evaluate import eval_mode
-from benchmark.method import UnlearningMethod
-from benchmark.model import Classifier
-from benchmark.task import TaskData
-from benchmark.training import warmup_schedule
+from benchmark import Batch, Classifier, eval_mode, Passes, TaskData, UnlearningMethod, warmup_schedule
 
 HIDDEN = 512  # width of the statistics network
 EMA_ALPHA = 0.01  # MINE's moving-average rate for the bias-corrected gradient

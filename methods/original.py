@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmark.method import UnlearningMethod
+from benchmark import UnlearningMethod
 
 
 class Original(UnlearningMethod):

@@ -6,9 +6,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from benchmark.data import Batch
-from benchmark.losses import random_wrong_labels
-from benchmark.method import UnlearningMethod
+from benchmark import Batch, random_wrong_labels, UnlearningMethod
 
 
 class RandomLabel(UnlearningMethod):

@@ -6,9 +6,7 @@ from typing import Any
 
 from torch import Tensor
 
-from benchmark.data import Batch
-from benchmark.method import UnlearningMethod
-from benchmark.training import KeepBestOnVal
+from benchmark import Batch, KeepBestOnVal, UnlearningMethod
 
 
 class Retrain(UnlearningMethod):

@@ -5,9 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from benchmark.data import Batch, Passes
-from benchmark.losses import distillation_kl
-from benchmark.method import UnlearningMethod
+from benchmark import Batch, distillation_kl, Passes, UnlearningMethod
 
 
 class SCRUB(UnlearningMethod):

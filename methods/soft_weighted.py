@@ -52,10 +52,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from benchmark.augment import to_unit_float
-from benchmark.errors import BenchmarkError
-from benchmark.method import UnlearningMethod
-from benchmark.task import TaskData
+from benchmark import BenchmarkError, TaskData, to_unit_float, UnlearningMethod
 
 SCHEMES = ("hard", "soft")
 TARGETS = ("dp", "eo", "robust")

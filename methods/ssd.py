@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from benchmark.method import UnlearningMethod
+from benchmark import UnlearningMethod
 
 
 class SSD(UnlearningMethod):

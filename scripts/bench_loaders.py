@@ -18,7 +18,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from benchmark.images import decode_into, decoding_pool
+from benchmark.data.images import decode_into, decoding_pool
 
 # (dataset, typical image size (w, h), file format, rows cached, resize for 224 px)
 DATASETS = [

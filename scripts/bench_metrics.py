@@ -17,13 +17,13 @@ from pathlib import Path
 
 import torch
 
-from benchmark import scorecard
-from benchmark.evaluate import predict_probs
-from benchmark.metrics import accuracy_metrics, calibration_metrics, fairness_metrics, representation_metrics
-from benchmark.mia import mia_metrics
-from benchmark.runner import Runner
-from benchmark.spec import build_spec
-from benchmark.robustness import AttackSettings
+from benchmark.metrics import scorecard
+from benchmark.metrics.inference import predict_probs
+from benchmark.metrics.groups import accuracy_metrics, calibration_metrics, fairness_metrics, representation_metrics
+from benchmark.metrics.mia import mia_metrics
+from benchmark.run.runner import Runner
+from benchmark.run.spec import build_spec
+from benchmark.metrics.robustness import AttackSettings
 
 
 def timed(fn, repeats: int) -> float:

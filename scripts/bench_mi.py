@@ -41,7 +41,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from benchmark.mutual_info import entropy, feature_group_mi
+from benchmark.metrics.mutual_info import entropy, feature_group_mi
 
 GROUPS = 4
 

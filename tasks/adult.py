@@ -37,12 +37,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmark.errors import BenchmarkError
-from benchmark.hub import is_hub_copy, open_hub
-from benchmark.model import ModelSpec
-from benchmark.source import DatasetWriter, PresetSource, Report
-from benchmark.task import Task
-from benchmark.training import Recipe
+from benchmark import BenchmarkError, DatasetWriter, is_hub_copy, ModelSpec, open_hub, PresetSource, Recipe, Report, Task
 from tasks.common import LocalCopy, explained, miu_grid, seeded_split
 
 COLUMNS = (

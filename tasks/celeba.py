@@ -30,12 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.errors import BenchmarkError
-from benchmark.hub import column, is_hub_copy, labels, open_hub
-from benchmark.images import existing_files
-from benchmark.model import ModelSpec
-from benchmark.task import Task
-from benchmark.training import Recipe
+from benchmark import BenchmarkError, column, existing_files, is_hub_copy, labels, ModelSpec, open_hub, Recipe, Task
 from tasks.common import ImageSource, Records, explained, miu_grid
 
 #: the 40 attributes, in the order of list_attr_celeba.txt (the Hub's bool columns)

@@ -26,12 +26,7 @@ from typing import Any, Iterator
 import numpy as np
 from PIL import Image
 
-from benchmark.errors import BenchmarkError
-from benchmark.hub import column, is_hub_copy, open_hub
-from benchmark.model import ModelSpec
-from benchmark.source import Report
-from benchmark.task import Task
-from benchmark.training import Recipe
+from benchmark import BenchmarkError, column, is_hub_copy, ModelSpec, open_hub, Recipe, Report, Task
 from tasks.common import ImageSource, Records, explained, miu_grid, seeded_split
 
 HUB_SPLITS = ("train", "test")

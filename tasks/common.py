@@ -11,10 +11,7 @@ from typing import Any, ClassVar, Iterable, Sequence
 
 import numpy as np
 
-from benchmark.errors import BenchmarkError
-from benchmark.images import decode_into, decoding_pool
-from benchmark.source import DatasetWriter, PresetSource, Report
-from benchmark.task import Task
+from benchmark import BenchmarkError, DatasetWriter, decode_into, decoding_pool, PresetSource, Report, Task
 
 SPLITS = ("train", "val", "test")
 

@@ -35,12 +35,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from benchmark.errors import BenchmarkError
-from benchmark.hub import is_hub_copy, labels, open_hub
-from benchmark.images import existing_files
-from benchmark.model import ModelSpec
-from benchmark.task import Task
-from benchmark.training import Recipe
+from benchmark import BenchmarkError, existing_files, is_hub_copy, labels, ModelSpec, open_hub, Recipe, Task
 from tasks.common import ImageSource, Records, explained, miu_grid, seeded_split
 
 AGES = ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "more than 70")

@@ -22,11 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmark.data import GroupDataset, Split
-from benchmark.model import ModelSpec
-from benchmark.source import DatasetWriter, PresetSource, Report
-from benchmark.task import Task
-from benchmark.training import Recipe
+from benchmark import DatasetWriter, GroupDataset, ModelSpec, PresetSource, Recipe, Report, Split, Task
 
 LAND, WATER = (0.55, 0.45, 0.30), (0.30, 0.45, 0.60)
 

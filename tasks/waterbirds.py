@@ -15,12 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.errors import BenchmarkError
-from benchmark.hub import column, is_hub_copy, open_hub
-from benchmark.images import existing_files
-from benchmark.model import ModelSpec
-from benchmark.task import Task
-from benchmark.training import Recipe
+from benchmark import BenchmarkError, column, existing_files, is_hub_copy, ModelSpec, open_hub, Recipe, Task
 from tasks.common import ImageSource, Records, miu_grid
 
 SPLIT_CODES = {0: "train", 1: "val", 2: "test"}

@@ -7,9 +7,9 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from benchmark.evaluate import predict_probs
-from benchmark.runner import Cell, Runner
-from benchmark.spec import build_spec
+from benchmark.metrics.inference import predict_probs
+from benchmark.run.runner import Cell, Runner
+from benchmark.run.spec import build_spec
 from tests.conftest import TINY
 
 

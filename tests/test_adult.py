@@ -228,7 +228,7 @@ def test_data_check_names_mismatches(cli, tmp_path):
 
 
 def test_attacks_run_on_table_rows():
-    from benchmark.robustness import AttackSettings, robust_metrics
+    from benchmark.metrics.robustness import AttackSettings, robust_metrics
 
     model = build_model(AdultSource().model, 2, seed=0).eval()
     x, y = torch.rand(8, NUM_FEATURES), torch.arange(8) % 2

@@ -145,7 +145,7 @@ def test_data_check_names_mismatches(cli, copy):
 
 
 def test_class_wise_tasks_get_an_avg_gap():
-    from benchmark.scoring import seed_scores
+    from benchmark.report.scoring import seed_scores
 
     # what a CIFAR-10 cell records: with a single attribute value, equalized odds (and
     # demographic parity) compare a* with an empty complement, so both are null

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import claims as C
-from benchmark.claims import CONTRADICTED, INCONCLUSIVE, NOT_MEASURED, SUPPORTED
-from benchmark.leaderboard import Leaderboard
-from benchmark.scoring import score
+from benchmark.report import claims as C
+from benchmark.report.claims import CONTRADICTED, INCONCLUSIVE, NOT_MEASURED, SUPPORTED
+from benchmark.report.leaderboard import Leaderboard
+from benchmark.report.scoring import score
 
 SEEDS = (0, 1, 2)
 TASKS = {

@@ -1,7 +1,7 @@
 import torch
 
-from benchmark.augment import crop_flip
-from benchmark.data import Batch, make_loader
+from benchmark.data.augment import crop_flip
+from benchmark.data.dataset import Batch, make_loader
 from benchmark.task import TaskData, Task
 from benchmark.training import Recipe
 from tasks.shapes import ShapesSource

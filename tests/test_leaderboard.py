@@ -4,9 +4,9 @@ import math
 import pytest
 
 from benchmark.errors import BenchmarkError
-from benchmark.leaderboard import Leaderboard, validate
-from benchmark.render import to_html, to_markdown, write_views
-from benchmark.scoring import score
+from benchmark.report.leaderboard import Leaderboard, validate
+from benchmark.report.render import to_html, to_markdown, write_views
+from benchmark.report.scoring import score
 from tests.test_scoring import CELLS
 
 

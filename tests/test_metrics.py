@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from benchmark.metrics import accuracy_metrics, group_accuracies, speedup
-from benchmark.predictions import PARTS, Predictions
+from benchmark.metrics.groups import accuracy_metrics, group_accuracies, speedup
+from benchmark.metrics.predictions import PARTS, Predictions
 
 
 def onehot(pred, c=2):
@@ -73,7 +73,7 @@ def test_predictions_round_trip(tmp_path):
 def test_equalized_odds_on_a_three_class_target_counts_every_confusion_as_an_error():
     """MIU's form: only target and attribute are binarised around g* = (y* = 1, a* = 1); a row
     is right when ŷ = y, so confusing classes 0 and 2 (both "not y*") is an error."""
-    from benchmark.metrics import fairness_metrics
+    from benchmark.metrics.groups import fairness_metrics
 
     # TEST rows (y, a, ŷ); groups g = 2y + a, 3 classes x 2 attribute values
     rows = [

@@ -6,8 +6,8 @@ import pytest
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import roc_auc_score
 
-from benchmark.mia import balanced_attack, mia_metrics, miu_attack
-from benchmark.predictions import PARTS, Predictions
+from benchmark.metrics.mia import balanced_attack, mia_metrics, miu_attack
+from benchmark.metrics.predictions import PARTS, Predictions
 
 
 def binary_predictions(losses: dict[str, np.ndarray]) -> Predictions:

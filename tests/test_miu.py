@@ -7,10 +7,10 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import WeightedRandomSampler
 
-from benchmark.augment import to_unit_float
-from benchmark.data import Batch
+from benchmark.data.augment import to_unit_float
+from benchmark.data.dataset import Batch
 from benchmark.method import default_hparams
-from benchmark.runner import _fit
+from benchmark.run.runner import _fit
 from methods.miu import MINE, MIU, StatisticsNetwork, dv_bound, dv_terms, ema_surrogate, eval_features, random_groups
 from tests.helpers import cell, tiny_runner
 

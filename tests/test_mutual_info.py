@@ -17,7 +17,7 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.special import log_softmax
 from sklearn.exceptions import ConvergenceWarning
 
-from benchmark.mutual_info import SETTINGS, MIEstimate, entropy, feature_group_mi, stratified_se
+from benchmark.metrics.mutual_info import SETTINGS, MIEstimate, entropy, feature_group_mi, stratified_se
 
 GROUPS, ROWS, SIGNAL = 4, 1000, 1.5
 

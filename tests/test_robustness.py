@@ -10,11 +10,11 @@ import torchattacks
 from scipy.stats import beta
 from torch import nn
 
-from benchmark import scorecard
+from benchmark.metrics import scorecard
 from benchmark.errors import BenchmarkError
-from benchmark.leaderboard import Entry, Leaderboard, Ranking, Stat
-from benchmark.render import to_markdown
-from benchmark.robustness import (
+from benchmark.report.leaderboard import Entry, Leaderboard, Ranking, Stat
+from benchmark.report.render import to_markdown
+from benchmark.metrics.robustness import (
     AttackSettings,
     autoattack_names,
     budget_met,
@@ -26,8 +26,8 @@ from benchmark.robustness import (
     robust_metrics,
     summarise,
 )
-from benchmark.runtime import Runtime
-from benchmark.spec import build_spec
+from benchmark.run.runtime import Runtime
+from benchmark.run.spec import build_spec
 from tasks.shapes import ShapesSource
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread, no spinning against the others

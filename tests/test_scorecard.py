@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.data import stratified_rows
-from benchmark.fairness_gap import ChannelSpread, fairness_gap
-from benchmark.metrics import calibration_metrics, fairness_metrics
-from benchmark.predictions import PARTS, Predictions
+from benchmark.data.dataset import stratified_rows
+from benchmark.metrics.fairness_gap import ChannelSpread, fairness_gap
+from benchmark.metrics.groups import calibration_metrics, fairness_metrics
+from benchmark.metrics.predictions import PARTS, Predictions
 
 
 def predictions(parts, probs, y, g, num_attributes=2, forget_group=2):

@@ -2,8 +2,8 @@ import math
 
 import pytest
 
-from benchmark.leaderboard import Leaderboard
-from benchmark.scoring import AVG_GAP_COMPONENTS, score, seed_scores
+from benchmark.report.leaderboard import Leaderboard
+from benchmark.report.scoring import AVG_GAP_COMPONENTS, score, seed_scores
 
 TASK = {"id": "toy/g2-n10-skew1.0", "dataset": "toy", "forget_group": 2, "forget_size": 10, "skew": 1.0}
 
@@ -119,7 +119,7 @@ def test_mi_calibration_error_carries_the_standard_error_of_both_estimates():
 
 
 def test_the_task_record_says_what_the_attacks_ran_and_the_page_shows_it():
-    from benchmark.render import to_markdown
+    from benchmark.report.render import to_markdown
 
     ran = {"budget": "reduced", "eps": 2 / 255, "pgd_steps": 10, "pgd_alpha": 0.5 / 255, "aa_steps": 10,
            "square_queries": 25, "rows": 64, "autoattack": ["APGD-CE", "Square"], "library": "torchattacks"}

@@ -36,7 +36,7 @@ sampling error of the mean log-loss for fixed out-of-fold probes, stratified by 
 with the rows they were fitted on, nor the fold assignment (the seed); over fresh draws
 of 1,000 rows it is within ~25% of the observed sd (scripts/bench_mi.py).
 
-``mi_calibration_error`` = |Î_unlearned − Î_gold| is computed in benchmark/scoring.py.
+``mi_calibration_error`` = |Î_unlearned − Î_gold| is computed in benchmark/report/scoring.py.
 """
 
 from __future__ import annotations

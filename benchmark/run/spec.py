@@ -31,8 +31,8 @@ from benchmark.errors import BenchmarkError
 from benchmark.model import ModelSpec
 from benchmark.method import reweights
 from benchmark.registry import MethodRef, default_methods, default_tasks, gold_method, load_method, load_tasks, suite_names
-from benchmark.runtime import Runtime
-from benchmark.scorecard import MetricSettings
+from benchmark.run.runtime import Runtime
+from benchmark.metrics.scorecard import MetricSettings
 from benchmark.task import Task
 from benchmark.training import Recipe
 

@@ -21,10 +21,10 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 import torch
 
-from benchmark.data import SPLITS, GroupDataset, Split
+from benchmark.data.dataset import SPLITS, GroupDataset, Split
 from benchmark.hashing import stable_hash
 from benchmark.model import ModelSpec
-from benchmark.robustness import DEFAULT_EPS
+from benchmark.metrics.robustness import DEFAULT_EPS
 from benchmark.training import Recipe
 
 Report = Callable[[str, int, int], None]

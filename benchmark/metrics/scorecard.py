@@ -14,14 +14,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark import mia, mutual_info
-from benchmark.data import GroupDataset, stratified_rows
-from benchmark.evaluate import predict_probs, predict_with_features
-from benchmark.fairness_gap import ChannelSpread
-from benchmark.metrics import ECE_BINS, compute_metrics
-from benchmark.predictions import PARTS, Predictions
-from benchmark.robustness import AttackSettings, describe, robust_evaluation
-from benchmark.runtime import Runtime
+from benchmark.metrics import mia, mutual_info
+from benchmark.data.dataset import GroupDataset, stratified_rows
+from benchmark.metrics.inference import predict_probs, predict_with_features
+from benchmark.metrics.fairness_gap import ChannelSpread
+from benchmark.metrics.groups import ECE_BINS, compute_metrics
+from benchmark.metrics.predictions import PARTS, Predictions
+from benchmark.metrics.robustness import AttackSettings, describe, robust_evaluation
+from benchmark.run.runtime import Runtime
 from benchmark.task import TaskData
 
 

@@ -32,10 +32,10 @@ import numpy as np
 import torch
 from torchmetrics.functional.classification import multiclass_calibration_error
 
-from benchmark.fairness_gap import fairness_gap
-from benchmark.mia import mia_metrics
-from benchmark.mutual_info import feature_group_mi
-from benchmark.predictions import Predictions
+from benchmark.metrics.fairness_gap import fairness_gap
+from benchmark.metrics.mia import mia_metrics
+from benchmark.metrics.mutual_info import feature_group_mi
+from benchmark.metrics.predictions import Predictions
 
 ECE_BINS = 15
 

@@ -15,7 +15,7 @@ retrain+rw for REWEIGHT variants; a gold row is compared with itself):
 - ``speedup_vs_gold`` = gold's unlearn_seconds / the method's
 
 Each metric's Stat keeps its per-seed values in the order of the entry's ``seeds`` (NaN where
-undefined), so that entries can be compared seed by seed (benchmark/claims.py).
+undefined), so that entries can be compared seed by seed (benchmark/report/claims.py).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import statistics
 from collections import defaultdict
 from typing import Any, Iterable
 
-from benchmark.leaderboard import SCHEMA_VERSION, Entry, Leaderboard, Ranking, Stat
-from benchmark.metrics import speedup
+from benchmark.report.leaderboard import SCHEMA_VERSION, Entry, Leaderboard, Ranking, Stat
+from benchmark.metrics.groups import speedup
 
 AVG_GAP_COMPONENTS = ["retain_acc", "forget_acc", "test_acc", "mia_forget_nonmember", "equalized_odds", "forget_group_test_acc"]
 TOW_COMPONENTS = ["retain_acc", "forget_acc", "test_acc"]

@@ -27,7 +27,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 from scipy import stats
 
-from benchmark.leaderboard import Entry, Leaderboard
+from benchmark.report.leaderboard import Entry, Leaderboard
 
 LEVEL = 0.95
 SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_MEASURED = "supported", "contradicted", "inconclusive", "not measured"

@@ -7,10 +7,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from benchmark.metrics import compute_metrics
-from benchmark.predictions import Predictions
-from benchmark.results import predictions_path, read_cell, write_cell
-from benchmark.runner import original_mi_from, original_mi_metrics
+from benchmark.metrics.groups import compute_metrics
+from benchmark.metrics.predictions import Predictions
+from benchmark.run.store import predictions_path, read_cell, write_cell
+from benchmark.run.runner import original_mi_from, original_mi_metrics
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -32,7 +32,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from benchmark.predictions import Predictions
+from benchmark.metrics.predictions import Predictions
 
 ESTIMATORS = (20, 50, 100)
 CRITERIA = ("gini", "entropy")

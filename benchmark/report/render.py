@@ -7,7 +7,7 @@ import html
 import math
 from pathlib import Path
 
-from benchmark.leaderboard import Entry, Leaderboard, Stat
+from benchmark.report.leaderboard import Entry, Leaderboard, Stat
 
 # (metric, column title, how to show it); the files show all, the terminal the first TERMINAL
 COLUMNS = [

@@ -29,7 +29,7 @@ def _init_worker(devices: Any, threads: int) -> None:
 def _worker_runner(spec: Any) -> Any:
     global _runner
     if _runner is None or _runner.spec != spec:
-        from benchmark.runner import Runner
+        from benchmark.run.runner import Runner
 
         _runner = Runner(spec)
     return _runner

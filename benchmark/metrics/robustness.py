@@ -36,9 +36,9 @@ import torchattacks
 from scipy.stats import binomtest
 from torch import Tensor, nn
 
-from benchmark.augment import to_unit_float
+from benchmark.data.augment import to_unit_float
 from benchmark.errors import BenchmarkError
-from benchmark.evaluate import eval_mode
+from benchmark.metrics.inference import eval_mode
 
 DEFAULT_EPS = 8 / 255  # REFERENCE §5, torchattacks' default
 BUDGET_FIELDS = ("rows", "aa_steps", "square_queries")

@@ -23,18 +23,18 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from benchmark import scorecard
+from benchmark.metrics import scorecard
 from benchmark.atomic import atomic_path
-from benchmark.data import GroupDataset
+from benchmark.data.dataset import GroupDataset
 from benchmark.errors import BenchmarkError
 from benchmark.hashing import stable_hash
 from benchmark.method import UnlearningMethod, default_hparams, resolve_hparams, reweights
-from benchmark.metrics import speedup
+from benchmark.metrics.groups import speedup
 from benchmark.model import Classifier, build_model, frozen_copy
-from benchmark.mutual_info import MIEstimate, feature_group_mi
+from benchmark.metrics.mutual_info import MIEstimate, feature_group_mi
 from benchmark.registry import MethodRef
-from benchmark.results import CELL_SCHEMA_VERSION, cell_path, predictions_path, read_cell, write_cell
-from benchmark.spec import Spec
+from benchmark.run.store import CELL_SCHEMA_VERSION, cell_path, predictions_path, read_cell, write_cell
+from benchmark.run.spec import Spec
 from benchmark.task import Task, TaskData
 from benchmark.training import ERM
 

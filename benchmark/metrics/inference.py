@@ -8,7 +8,7 @@ from typing import ContextManager, Iterator
 import torch
 from torch import Tensor, nn
 
-from benchmark.augment import to_unit_float
+from benchmark.data.augment import to_unit_float
 
 
 @contextmanager

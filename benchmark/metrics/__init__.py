@@ -1,0 +1,1 @@
+"""What is measured: inference and per-sample predictions, one module per metric family, the scorecard, rescore."""
