@@ -37,6 +37,10 @@ _EXPORTS = {
     "to_unit_float": "benchmark.data.augment",
     "distillation_kl": "benchmark.losses",
     "random_wrong_labels": "benchmark.losses",
+    "SampleWeights": "benchmark.influence",
+    "influence_update": "benchmark.influence",
+    "check_weighting": "benchmark.influence",
+    "set_head": "benchmark.influence",
     # helpers for dataset loaders
     "column": "benchmark.data.hub",
     "labels": "benchmark.data.hub",

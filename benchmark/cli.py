@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from benchmark.errors import BenchmarkError
+from benchmark.run.signals import Stopped, stop_on_signals
 
 err_console = Console(stderr=True)
 
@@ -40,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--data", action="append", metavar="NAME=PATH", help="a dataset's local copy (repeatable)")
     run.add_argument("--preset", choices=["quick", "paper"], help="quick: a CPU budget; paper: the papers' models and recipes")
     run.add_argument("--pretrained", metavar="PATH", help="a local file of pretrained backbone weights (for --preset paper offline)")
+    run.add_argument("--timeout", type=float, metavar="SECONDS", help="per-cell time limit; a cell past it is stopped and stored as failed (default: the preset's)")
+    run.add_argument("--debug", action="store_true", help="keep and print the traceback of each failed cell")
 
     listing = commands.add_parser("list", help="list registered methods or tasks", description="List registered methods or tasks.")
     listing.add_argument("what", choices=["methods", "tasks"])
@@ -93,10 +96,9 @@ def _runtime_flags(args: argparse.Namespace, config: dict) -> dict | None:
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from benchmark.run.pool import default_workers, run_pool
-    from benchmark.report.render import rich_tables, write_views
-    from benchmark.run.runner import Runner, versions
-    from benchmark.report.scoring import score
+    from benchmark.run.runner import Runner
     from benchmark.run.spec import build_spec, read_config
+    from benchmark.run.store import Store, check_free_space, check_writable
 
     config = read_config(args.config)
     spec = build_spec(
@@ -111,45 +113,69 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         data=args.data,
         preset=args.preset,
         model={**(config.get("model") or {}), "pretrained": args.pretrained} if args.pretrained else None,
+        timeout=args.timeout,
     )
+    check_writable(spec.out, "output directory")
+    check_writable(spec.leaderboard, "leaderboard directory")
+    check_free_space(spec.out)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         overall = progress.add_task("cells", total=None)
-        current = progress.add_task("", total=None)
+        rows: dict[int, Any] = {}
 
-        def report(what: str, done: int, total: int) -> None:
-            progress.update(current, description=f"  {what}", completed=done, total=total or None)
+        def report(worker: int, what: str, done: int, total: int) -> None:
+            if worker not in rows:
+                rows[worker] = progress.add_task("", total=None)
+            progress.update(rows[worker], description=f"  {what}", completed=done, total=total or None)
 
-        runner = Runner(spec, report)
+        runner = Runner(spec, lambda what, done, total: report(-1, what, done, total), debug=args.debug)
         runner.validate()
         plan = runner.plan()
         progress.update(overall, total=len(plan))
         workers = min(len(plan), spec.workers or default_workers(spec.runtime.uses_cuda))
-        if workers > 1:
-            progress.update(current, description=f"  {workers} worker processes")
-            outcomes = run_pool(runner, plan, workers, lambda outcome: progress.advance(overall))
-        else:
-            outcomes = []
-            for cell in plan:
-                progress.update(overall, description=f"cells ({cell.label})")
-                outcomes.append(runner.execute(cell))
-                progress.advance(overall)
-        progress.update(overall, description="cells")
-        progress.update(current, visible=False)
+        outcomes = run_pool(runner, plan, workers, lambda outcome: progress.advance(overall), report, spec.timeout, args.debug)
+        for row in rows.values():
+            progress.update(row, visible=False)
 
     failed = [o for o in outcomes if o.status == "failed"]
-    records = [o.record for o in outcomes if o.record is not None]
     ran = sum(o.status == "done" for o in outcomes)
     console.print(f"{ran} cells run, {len(outcomes) - ran - len(failed)} reused from {spec.out}, {len(failed)} failed")
-    if records:
-        board = score(records, versions())
-        paths = write_views(board, spec.leaderboard)
-        for table in rich_tables(board):
-            console.print(table)
-        console.print("leaderboard: " + ", ".join(str(p) for p in paths))
+    _board(Store(spec.out), spec.leaderboard, console, tasks={t.id for t in spec.tasks})
     for o in failed:
-        err_console.print(f"error: {o.cell.label}: {o.error}", markup=False, highlight=False)
+        err_console.print(f"error: {o.cell.label}: {o.error}", markup=False, highlight=False, soft_wrap=True)
+        if args.debug and o.record is not None and o.record.traceback:
+            err_console.print(o.record.traceback, markup=False, highlight=False)
     return 1 if failed else 0
+
+
+def _board(store: Any, directory: Path, console: Console, records: list | None = None, tasks: set[str] | None = None) -> None:
+    """Build the leaderboard from every compatible cell of ``store`` and write its views;
+    print its tables (of ``tasks``, default all) and the cells it shows as failed or refused."""
+    import dataclasses
+
+    from benchmark.report.collect import collect, problem_rows
+    from benchmark.report.render import rich_tables, write_views
+    from benchmark.report.scoring import score
+    from benchmark.run.runner import versions
+
+    collected = collect(store, records)
+    if not collected.scored and not collected.failed:
+        raise BenchmarkError(f"no readable result files under {store.results}")
+    failed, refused = problem_rows(collected)
+    board = dataclasses.replace(score(collected.cells(), versions()), failed=failed, refused=refused)
+    try:
+        paths = write_views(board, directory)
+    except OSError as err:
+        raise BenchmarkError(f"cannot write the leaderboard to {directory}: {err.strerror or err}") from None
+    shown = dataclasses.replace(board, tasks=[t for t in board.tasks if tasks is None or t["id"] in tasks])
+    for table in rich_tables(shown):
+        console.print(table)
+    for row in refused:
+        err_console.print(f"refused: {row['method']} · {row['task']} · seed {row['seed']}: {row['reason']}", markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        f"leaderboard of {len(collected.scored)} cells in {store.root} ({len(failed)} failed, {len(refused)} refused): "
+        + ", ".join(str(p) for p in paths)
+    )
 
 
 def cmd_list(args: argparse.Namespace, console: Console) -> int:
@@ -173,39 +199,32 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
-    from benchmark.report.render import rich_tables, write_views
-    from benchmark.run.store import iter_cells
-    from benchmark.run.runner import versions
-    from benchmark.report.scoring import score
+    from benchmark.run.store import Store
 
-    cells = list(iter_cells(args.runs))
-    if not cells:
-        raise BenchmarkError(f"no readable result files under {args.runs / 'results'}")
-    board = score(cells, versions())
-    paths = write_views(board, args.leaderboard)
-    for table in rich_tables(board):
-        console.print(table)
-    console.print(f"{len(cells)} result files -> " + ", ".join(str(p) for p in paths))
+    if not (args.runs / "results").is_dir():
+        raise BenchmarkError(f"no results under {args.runs} (expected {args.runs / 'results'}/<task>/<method>/seed-<n>.json)")
+    _board(Store(args.runs), args.leaderboard, console)
     return 0
 
 
 def cmd_rescore(args: argparse.Namespace, console: Console) -> int:
-    from benchmark.report.render import write_views
     from benchmark.metrics.rescore import rescore
-    from benchmark.run.runner import versions
-    from benchmark.report.scoring import score
+    from benchmark.run.store import Store
 
     if not (args.runs / "results").is_dir():
         raise BenchmarkError(f"no results under {args.runs} (expected {args.runs / 'results'})")
-    records, changes = rescore(args.runs)
-    if not records:
-        raise BenchmarkError(f"no result files with predictions under {args.runs / 'results'}")
-    paths = write_views(score(records, versions()), args.leaderboard)
-    console.print(f"{len(records)} result files rescored from their predictions; {len(changes)} had a different stored value")
-    for path, names in changes.items():
+    store = Store(args.runs)
+    result = rescore(store)
+    if not result.records:
+        raise BenchmarkError(f"no readable result files under {args.runs / 'results'}")
+    rescored = sum(r.done for r in result.records) - len(result.not_rescored)
+    console.print(f"{rescored} result files rescored from their predictions; {len(result.changes)} had a different stored value")
+    for path, names in result.changes.items():
         console.print(f"  {path}: {', '.join(names)}", markup=False, highlight=False)
-    console.print("leaderboard: " + ", ".join(str(p) for p in paths))
-    return 0
+    for path, why in result.not_rescored.items():
+        err_console.print(f"not rescored: {path}: {why}", markup=False, highlight=False, soft_wrap=True)
+    _board(store, args.leaderboard, console, result.records)
+    return 1 if result.not_rescored else 0
 
 
 def cmd_data(args: argparse.Namespace, console: Console) -> int:
@@ -242,12 +261,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
     try:
-        return COMMANDS[args.command](args, console)
+        with stop_on_signals():
+            return COMMANDS[args.command](args, console)
     except BenchmarkError as err:
         err_console.print(f"error: {err}", markup=False, highlight=False, soft_wrap=True)
         return 2
+    except Stopped as stop:
+        err_console.print(f"stopped by {stop}: finished cells are kept; run the same command again to resume", markup=False)
+        return stop.code
     except KeyboardInterrupt:
-        err_console.print("interrupted: results written so far are kept", markup=False)
+        err_console.print("stopped by SIGINT: finished cells are kept; run the same command again to resume", markup=False)
         return 130
 
 

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, ClassVar, Iterator
+import typing
+from typing import Any, Callable, ClassVar, Iterator
 
 from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader
@@ -37,8 +38,12 @@ from benchmark.data.augment import to_unit_float
 from benchmark.data.dataset import Batch, Passes
 from benchmark.errors import BenchmarkError
 from benchmark.model import Classifier
+from benchmark.run.validate import Range, check_settings
 from benchmark.task import Task, TaskData
-from benchmark.training import TrainingModule
+from benchmark.training import RECIPE_RULES, TrainingModule
+
+#: the ranges of the common hyper-parameters: a recipe's, but a method may train 0 epochs
+HPARAM_RULES = {**RECIPE_RULES, "epochs": Range(0)}
 
 
 class UnlearningMethod(TrainingModule):
@@ -143,17 +148,38 @@ class UnlearningMethod(TrainingModule):
         return int(args.get("max_epochs") or 0) > 0 or int(args.get("max_steps") or -1) > 0
 
 
-def default_hparams(cls: type[UnlearningMethod]) -> dict[str, Any]:
-    """Keyword arguments with defaults along the class's ``__init__`` chain (subclass wins)."""
-    found: dict[str, Any] = {}
+def _hparam_parameters(cls: type[UnlearningMethod]) -> dict[str, tuple[inspect.Parameter, Callable]]:
+    """Parameters with defaults along the class's ``__init__`` chain (subclass wins), each with
+    the ``__init__`` that declares it."""
+    found: dict[str, tuple[inspect.Parameter, Callable]] = {}
     for klass in reversed(cls.__mro__):
         init = klass.__dict__.get("__init__")
         if init is None or not issubclass(klass, UnlearningMethod):
             continue
         for p in inspect.signature(init).parameters.values():
             if p.default is not inspect.Parameter.empty:
-                found[p.name] = p.default
+                found[p.name] = (p, init)
     return found
+
+
+def default_hparams(cls: type[UnlearningMethod]) -> dict[str, Any]:
+    """Keyword arguments with defaults along the class's ``__init__`` chain (subclass wins)."""
+    return {name: p.default for name, (p, _) in _hparam_parameters(cls).items()}
+
+
+def hparam_types(cls: type[UnlearningMethod]) -> dict[str, Any]:
+    """The type each hyper-parameter takes: its default's; for a None default, its annotation
+    (``int | None``), or anything when it has none that resolves."""
+    return {name: _hparam_type(p, init) for name, (p, init) in _hparam_parameters(cls).items()}
+
+
+def _hparam_type(p: inspect.Parameter, init: Callable) -> Any:
+    if p.default is not None:
+        return type(p.default)
+    try:
+        return typing.get_type_hints(init).get(p.name, Any)
+    except Exception:  # an annotation naming what the plugin's module does not define
+        return Any
 
 
 def task_overrides(cls: type[UnlearningMethod], task: Task) -> dict[str, Any]:
@@ -175,12 +201,25 @@ def reweights(cls: type[UnlearningMethod], task: Task, overrides: dict[str, Any]
 
 def resolve_hparams(cls: type[UnlearningMethod], task: Task, overrides: dict[str, Any], name: str) -> dict[str, Any]:
     """The method's defaults, then its ``dataset_overrides`` for the task, then the user's."""
-    defaults = default_hparams(cls)
     chosen = {**task_overrides(cls, task), **overrides}
-    unknown = sorted(set(chosen) - set(defaults))
+    _check_known(cls, chosen, name)
+    return chosen
+
+
+def check_hparams(cls: type[UnlearningMethod], values: dict[str, Any], name: str) -> None:
+    """The user's hyper-parameters ``values`` for method ``name`` (the key under ``hparams``):
+    known names, each of its type (``hparam_types``; an int for a float), and in the range of
+    the common ones."""
+    _check_known(cls, values, name)
+    check_settings(hparam_types(cls), values, f"hparams.{name}", HPARAM_RULES)
+
+
+def _check_known(cls: type[UnlearningMethod], values: dict[str, Any], name: str) -> None:
+    defaults = default_hparams(cls)
+    unknown = sorted(set(values) - set(defaults))
     if unknown:
         raise BenchmarkError(
             f"method {name} has no hyper-parameter {', '.join(map(repr, unknown))}; "
             f"it takes: {', '.join(sorted(defaults))}"
         )
-    return chosen
+

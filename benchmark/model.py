@@ -13,6 +13,12 @@ import timm
 import torch
 from torch import Tensor, nn
 
+from benchmark.errors import BenchmarkError
+from benchmark.run.validate import Range, check_fields, fault
+
+MODEL_RULES = {"image_size": Range(0), "in_features": Range(0)}
+MLP_DEFAULT = (128, 64)
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -27,6 +33,22 @@ class ModelSpec:
     channels_last: bool = True
     pretrained: str = ""
     in_features: int = 0
+
+    def __post_init__(self) -> None:
+        check_fields(self, "model", MODEL_RULES)
+        if self.backbone.partition(":")[0] == "mlp" and mlp_widths(self.backbone) is None:
+            raise fault("model.backbone", "a timm model name or mlp:<width>,<width>,... with widths >= 1", self.backbone)
+        if len(self.std) != len(self.mean) or not all(s > 0 for s in self.std):
+            raise fault("model.std", f"{len(self.mean)} numbers > 0, one per number of model.mean", self.std)
+
+
+def mlp_widths(backbone: str) -> tuple[int, ...] | None:
+    """The widths of ``mlp:<width>,<width>,...`` (``mlp`` alone: MLP_DEFAULT); None when malformed."""
+    name, _, text = backbone.partition(":")
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if name != "mlp" or not all(p.isdigit() and int(p) >= 1 for p in parts):
+        return None
+    return tuple(int(p) for p in parts) or MLP_DEFAULT
 
 
 class MLP(nn.Module):
@@ -46,10 +68,8 @@ class MLP(nn.Module):
 
 
 def _backbone(spec: ModelSpec) -> nn.Module:
-    from benchmark.errors import BenchmarkError
-
-    if spec.backbone.startswith("mlp"):
-        widths = tuple(int(w) for w in spec.backbone.partition(":")[2].split(",") if w) or (128, 64)
+    widths = mlp_widths(spec.backbone)
+    if widths is not None:
         return MLP(spec.in_features, widths)
     overlay = {"file": spec.pretrained} if spec.pretrained not in ("", "timm") else None
     try:

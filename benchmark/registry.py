@@ -9,6 +9,7 @@ of ``unlearn_bench.tasks``, all its tasks), or one task id, each optionally foll
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import sys
 from dataclasses import dataclass
 from functools import cache
@@ -64,7 +65,23 @@ def method_names() -> list[str]:
 def _check_method_class(obj: Any, where: str) -> type[UnlearningMethod]:
     if not (isinstance(obj, type) and issubclass(obj, UnlearningMethod)):
         raise BenchmarkError(f"{where} is not an UnlearningMethod subclass (got {obj!r})")
+    required = required_arguments(obj)
+    if required:
+        raise BenchmarkError(
+            f"{where}: __init__ argument {', '.join(map(repr, required))} has no default; the runner passes "
+            "only (model, original, data), so every hyper-parameter needs a default"
+        )
     return obj
+
+
+def required_arguments(cls: type) -> list[str]:
+    """Parameters of ``cls.__init__`` without a default beyond the first three (model,
+    original, data), which are all a method is built with."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    passed = {p.name for p in params[:3] if p.kind in positional}
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return [p.name for p in params if p.name not in passed and p.kind not in variadic and p.default is p.empty]
 
 
 def load_method(spec: str) -> MethodRef:

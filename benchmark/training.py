@@ -17,6 +17,19 @@ from benchmark.data.augment import augment, to_unit_float
 from benchmark.data.dataset import Batch, GroupDataset, Split, make_loader
 from benchmark.metrics.inference import accuracy
 from benchmark.model import Classifier
+from benchmark.run.validate import OneOf, Range, check_fields
+
+SCHEDULES = ("cosine", "constant")
+#: the ranges of a recipe's numbers, and its schedules
+RECIPE_RULES = {
+    "epochs": Range(1),
+    "batch_size": Range(1),
+    "lr": Range(0, above=True),
+    "momentum": Range(0, 1),
+    "weight_decay": Range(0),
+    "warmup_epochs": Range(0),
+    "schedule": OneOf(SCHEDULES),
+}
 
 
 @dataclass(frozen=True)
@@ -34,10 +47,7 @@ class Recipe:
     select_best_on_val: bool = True
 
     def __post_init__(self) -> None:
-        if self.schedule not in ("cosine", "constant"):
-            raise ValueError(f"schedule must be 'cosine' or 'constant', not {self.schedule!r}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("a recipe needs epochs >= 1 and batch_size >= 1")
+        check_fields(self, "recipe", RECIPE_RULES)
 
 
 def warmup_schedule(step: int, total: int, warmup: int, kind: str) -> float:

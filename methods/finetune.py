@@ -6,8 +6,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from benchmark import Batch, UnlearningMethod
-from methods.soft_weighted import SampleWeights
+from benchmark import Batch, SampleWeights, UnlearningMethod
 
 
 class Finetune(UnlearningMethod):
@@ -16,8 +15,8 @@ class Finetune(UnlearningMethod):
 
     ``weights='soft'`` (or 'hard') uses the soft-weighted scheme of seed 001 as per-sample
     loss weights over all of TRAIN: minimise the mean of (1 + w_i) CE_i over retain batches
-    and proportional forget batches, w = 0 on R and from ``soft_weighted``'s influence
-    computation on F ('hard': w = -1, so F drops out and this is FT on R)."""
+    and proportional forget batches, w = 0 on R and from the engine's influence computation
+    (``benchmark/influence.py``) on F ('hard': w = -1, so F drops out and this is FT on R)."""
 
     description = "FT/CF: fine-tune on the retain set for a few epochs (optionally soft-weighted)"
     paper = "Golatkar et al., CVPR 2020 (baseline); Warnecke et al., NDSS 2023; soft weights: seed 001"

@@ -5,8 +5,7 @@ from __future__ import annotations
 from torch import Tensor
 from torch.nn import functional as F
 
-from benchmark import Batch, UnlearningMethod
-from methods.soft_weighted import SampleWeights
+from benchmark import Batch, SampleWeights, UnlearningMethod
 
 
 class NegGrad(UnlearningMethod):
@@ -14,8 +13,8 @@ class NegGrad(UnlearningMethod):
     Unbounded, so the budget (epochs, lr) is what keeps the model usable.
 
     ``weights='soft'`` (or 'hard') uses the soft-weighted scheme of seed 001 as per-sample
-    loss weights: minimise mean_{j in batch} w_j CE_j with w from ``soft_weighted``'s
-    influence computation (``weight_target``); 'hard' (w = -1) is plain gradient ascent."""
+    loss weights: minimise mean_{j in batch} w_j CE_j with w from the engine's
+    influence computation (``benchmark/influence.py``, target ``weight_target``); 'hard' (w = -1) is plain gradient ascent."""
 
     description = "GA/NegGrad: gradient ascent on the forget set (optionally soft-weighted)"
     paper = "Golatkar et al., CVPR 2020; Thudi et al., EuroS&P 2022; soft weights: seed 001"

@@ -57,7 +57,7 @@ def test_tiny_benchmark_end_to_end(cli, tiny_config, plugin):
                          "random_label", f"{plugin}:SmoothFinetune")
     assert code == 0, err
     board = read_json(Path("leaderboard/leaderboard.json"))
-    assert board["schema_version"] == 2
+    assert board["schema_version"] == 3
     assert [t["skew"] for t in sorted(board["tasks"], key=lambda t: str(t["skew"]))] == [0.5, 1.0, "uniform"]
     methods = {"original", "finetune", "neggrad", "random_label", "SmoothFinetune", "retrain"}
     for t in board["tasks"]:

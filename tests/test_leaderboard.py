@@ -4,8 +4,9 @@ import math
 import pytest
 
 from benchmark.errors import BenchmarkError
+from benchmark.metrics import catalog
 from benchmark.report.leaderboard import Leaderboard, validate
-from benchmark.report.render import to_html, to_markdown, write_views
+from benchmark.report.render import rich_tables, to_html, to_markdown, write_views
 from benchmark.report.scoring import score
 from tests.test_scoring import CELLS
 
@@ -44,7 +45,7 @@ def test_views_come_from_the_json(tmp_path):
     assert md == to_markdown(stored) and page == to_html(stored)
     assert "| gold | retrain |" in md and "| 1 | ga |" in md
     assert "<table>" in page and "ft+rw" in page
-    assert json.loads(paths[0].read_text())["schema_version"] == 2
+    assert json.loads(paths[0].read_text())["schema_version"] == 3
 
 
 def test_nan_is_written_as_null(tmp_path):
@@ -69,3 +70,22 @@ def test_undefined_per_seed_values_are_null_and_read_back_as_nan(tmp_path):
     assert ft["metrics"]["test_acc"] == {"mean": 80.0, "std": 0.0, "n": 1, "values": [80.0, None]}
     stat = next(e for e in Leaderboard.load(tmp_path / "lb.json").entries if e.method == "ft").metrics["test_acc"]
     assert stat.values[0] == 80.0 and math.isnan(stat.values[1])
+
+
+def header(board: Leaderboard) -> list[str]:
+    line = next(line for line in to_markdown(board).splitlines() if line.startswith("| Rank"))
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def test_the_columns_are_the_catalogs_with_an_autoattack_budget_only_where_carried():
+    board = score(CELLS)
+    fixed = [m.label for m in catalog.columns() if not m.optional]
+    assert header(board) == ["Rank", "Method", *fixed]
+    stored = board.to_json()
+    seeds = len(stored["entries"][0]["seeds"])
+    stored["entries"][0]["metrics"]["autoattack_reduced_acc"] = {"mean": 12.5, "std": 0.0, "n": seeds, "values": [12.5] * seeds}
+    with_reduced = Leaderboard.from_json(stored)
+    assert header(with_reduced) == ["Rank", "Method", *fixed[:-1], "AutoAttack (reduced) acc", fixed[-1]]
+    assert "| 12.5 ± 0.0 |" in to_markdown(with_reduced)
+    terminal = next(rich_tables(board))
+    assert [c.header for c in terminal.columns] == ["Rank", "Method"] + [m.label for m in catalog.columns() if m.terminal]

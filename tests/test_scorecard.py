@@ -7,8 +7,9 @@ import torch
 from torch import nn
 
 from benchmark.data.dataset import stratified_rows
+from benchmark.metrics import catalog
 from benchmark.metrics.fairness_gap import ChannelSpread, fairness_gap
-from benchmark.metrics.groups import calibration_metrics, fairness_metrics
+from benchmark.metrics.groups import calibration_metrics, compute_metrics, fairness_metrics
 from benchmark.metrics.predictions import PARTS, Predictions
 
 
@@ -61,3 +62,26 @@ def test_channel_spread_measures_each_channels_input():
     stds = spread.stds()
     assert np.allclose(stds["0"], [x[:, c].std(unbiased=False).item() for c in range(3)], rtol=1e-6)
     assert stds["2"].shape == (12,)
+
+
+def random_predictions(rows_per_part: int = 60, seed: int = 0) -> Predictions:
+    """Every part, 4 groups, features of the TEST rows and one norm layer's spreads."""
+    rng = np.random.default_rng(seed)
+    n = rows_per_part * len(PARTS)
+    g = rng.integers(0, 4, n)
+    probs = rng.dirichlet([1.0, 1.0], n).astype(np.float32)
+    part = np.repeat(np.arange(len(PARTS), dtype=np.uint8), rows_per_part)
+    test = g[part == PARTS.index("test")]
+    return Predictions(probs, g // 2, g % 2, g, part, np.arange(n), num_groups=4, num_attributes=2, forget_group=2,
+                       features=rng.normal(size=(len(test), 8)).astype(np.float16), feature_groups=test,
+                       norm_std={"bn": rng.random(4)})
+
+
+def test_compute_metrics_gives_exactly_the_catalogs_prediction_metrics():
+    """A metric computed from the predictions needs its catalog entry (with source
+    "predictions"), and every such entry is computed: rescore iterates the catalog."""
+    metrics, _ = compute_metrics(random_predictions())
+    assert [k for k in metrics if catalog.find(k) is None] == []
+    assert catalog.select(metrics, "predictions") == list(metrics)
+    assert catalog.missing(metrics, ["predictions"]) == []
+    assert {f"group_acc/{g}" for g in range(4)} <= set(metrics)

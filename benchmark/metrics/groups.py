@@ -20,7 +20,8 @@ group; ŷ = argmax p.
 - ``fairness_gap``: see ``fairness_gap.py`` (from the stored channel spreads)
 
 The runner adds the cost metrics (``unlearn_seconds``) and the attack metrics (``robustness.py``);
-``scoring.py`` the metrics measured against gold.
+``scoring.py`` the metrics measured against gold. The names ``compute_metrics`` returns are
+exactly the catalog's of source "predictions" (``catalog.py``; tests/test_scorecard.py checks).
 """
 
 from __future__ import annotations

@@ -41,8 +41,10 @@ of 1,000 rows it is within ~25% of the observed sd (scripts/bench_mi.py).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegressionCV
@@ -129,3 +131,16 @@ def feature_group_mi(z: np.ndarray, g: np.ndarray, num_groups: int, seed: int = 
     with threadpool_limits(1):  # one BLAS thread: reproducible sums, no oversubscription of workers
         loss = out_of_fold_log_loss(z, g, seed)
     return MIEstimate(entropy(g, num_groups) - float(loss.mean()), stratified_se(loss, g))
+
+
+@functools.lru_cache(maxsize=None)
+def original_mi_from(path: Path, num_groups: int) -> MIEstimate:
+    """The MI estimate of an original's saved TEST features; computed once per process, as every
+    cell of the original's dataset and seed reports it (the file of a key never changes)."""
+    with np.load(path) as z:
+        return feature_group_mi(z["features"], z["groups"], num_groups)
+
+
+def original_mi_metrics(estimate: MIEstimate) -> dict[str, float]:
+    """The original model's MI estimate under the names a result file gives it."""
+    return {"mi_feature_group_original": estimate.value, "mi_feature_group_original_se": estimate.se}

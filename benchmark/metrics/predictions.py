@@ -8,8 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.atomic import atomic_path
-
 PARTS = ("retain", "forget", "val", "test")
 _NORM = "norm_std:"
 
@@ -44,10 +42,10 @@ class Predictions:
         return self.probs.argmax(axis=1) == self.y
 
     def save(self, path: Path) -> None:
+        """Into ``path`` (an .npz); the store makes it atomic and records its digest."""
         arrays = {k: getattr(self, k) for k in ("probs", "y", "a", "g", "part", "index", "features", "feature_groups")}
         scalars = {k: getattr(self, k) for k in ("num_groups", "num_attributes", "forget_group")}
-        with atomic_path(path) as tmp:
-            np.savez_compressed(tmp, **arrays, **scalars, **{_NORM + k: v for k, v in self.norm_std.items()})
+        np.savez_compressed(path, **arrays, **scalars, **{_NORM + k: v for k, v in self.norm_std.items()})
 
     @classmethod
     def load(cls, path: Path) -> Predictions:

@@ -4,13 +4,21 @@ files alone (no model): what the leaderboard's numbers rest on can be re-derived
 from __future__ import annotations
 
 import math
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 from benchmark.metrics.groups import compute_metrics
+from benchmark.metrics.mutual_info import original_mi_from, original_mi_metrics
 from benchmark.metrics.predictions import Predictions
-from benchmark.run.store import predictions_path, read_cell, write_cell
-from benchmark.run.runner import original_mi_from, original_mi_metrics
+from benchmark.run.record import CellRecord, read_record, write_record
+from benchmark.run.store import Store
+
+
+@dataclass
+class Rescored:
+    records: list[CellRecord] = field(default_factory=list)  # every readable cell, rescored where it could be
+    changes: dict[str, list[str]] = field(default_factory=dict)  # file -> metrics whose stored value differed
+    not_rescored: dict[str, str] = field(default_factory=dict)  # file -> why its stored numbers were kept as they are
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -19,36 +27,36 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def rescore_cell(path: Path, cache: Path) -> tuple[dict[str, Any], list[str]] | None:
-    """The cell at ``path`` with recomputed metrics, and the names whose value changed."""
-    record = read_cell(path)
-    preds_file = predictions_path(path)
-    if record is None or not preds_file.exists():
-        return None
-    predictions = Predictions.load(preds_file)
+def rescore_record(record: CellRecord, predictions: Predictions, store: Store) -> list[str]:
+    """Recompute ``record``'s metrics from ``predictions`` in place; the names whose value changed."""
     metrics, details = compute_metrics(predictions)
-    original = cache / "models" / f"original-{record.get('original_key')}.features.npz"
-    if original.exists():
-        metrics.update(original_mi_metrics(original_mi_from(original, predictions.num_groups)))
-    stored = record["metrics"]
-    stored_nan = {k: (math.nan if v is None else v) for k, v in stored.items()}
-    changed = [k for k, v in metrics.items() if not _same(stored_nan.get(k), v)]
-    record["metrics"] = {**stored, **metrics}
-    record["details"] = {**record.get("details", {}), **details}
-    return record, changed
+    features = store.original_features(record.original_key)
+    if store.read(features, lambda p: True):
+        metrics.update(original_mi_metrics(original_mi_from(features, predictions.num_groups)))
+    changed = [k for k, v in metrics.items() if not _same(record.metrics.get(k, math.nan), v)]
+    record.metrics = {**record.metrics, **metrics}
+    record.details = {**record.details, **details}
+    return changed
 
 
-def rescore(out: Path) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
-    """Rescore every cell under ``<out>/results`` in place; returns the records and, per
-    file, the metrics whose stored value differed from the recomputed one."""
-    records, changes = [], {}
-    for path in sorted((out / "results").rglob("seed-*.json")):
-        result = rescore_cell(path, out / "cache")
-        if result is None:
+def rescore(store: Store) -> Rescored:
+    """Rescore every done cell of the store in place. A cell whose predictions are missing or
+    corrupt (quarantined) keeps its stored numbers and is named in ``not_rescored``; a
+    corrupt result file is quarantined (named by the store) and left out."""
+    out = Rescored()
+    for path in store.cells():
+        record = read_record(store, path)
+        if record is None:
             continue
-        record, changed = result
-        write_cell(path, record)
-        records.append(record)
+        out.records.append(record)
+        if not record.done:
+            continue
+        predictions = store.read(store.predictions(path), Predictions.load)
+        if predictions is None:
+            out.not_rescored[str(path)] = "its predictions file is missing or corrupt; the stored numbers are kept, and the next run recomputes the cell"
+            continue
+        changed = rescore_record(record, predictions, store)
+        write_record(store, path, record)
         if changed:
-            changes[str(path)] = changed
-    return records, changes
+            out.changes[str(path)] = changed
+    return out

@@ -97,7 +97,8 @@ def attack(
 
 
 def measure(model: nn.Module, data: TaskData, settings: MetricSettings, runtime: Runtime) -> tuple[Predictions, dict[str, float], dict[str, Any]]:
-    """(predictions, metrics, details): every metric of the scorecard but cost and gold's."""
+    """(predictions, metrics, details): the catalog's metrics of sources "predictions" and
+    "attack" (every metric of the scorecard but cost and gold's)."""
     predictions = collect(model, data, settings, runtime)
     metrics, details = compute_metrics(predictions)
     robust, robust_details = attack(model, data.dataset, settings, runtime)

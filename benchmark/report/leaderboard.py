@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.atomic import atomic_path
+from benchmark.run.store import atomic_path
 from benchmark.errors import BenchmarkError
 
-SCHEMA_VERSION = 2  # 2: a Stat carries its per-seed values
+SCHEMA_VERSION = 3  # 2: a Stat carries its per-seed values; 3: failed and refused cells
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,10 @@ class Leaderboard:
     tasks: list[dict[str, Any]]
     entries: list[Entry]
     versions: dict[str, str] = field(default_factory=dict)
+    #: cells that failed: {method, task, seed, stage, error}; they have no numbers
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    #: cells left out because the gold in the store is not the one they ran against: {method, task, seed, reason}
+    refused: list[dict[str, Any]] = field(default_factory=list)
 
     def entries_for(self, task_id: str) -> list[Entry]:
         return [e for e in self.entries if e.task == task_id]
@@ -80,6 +84,8 @@ class Leaderboard:
                 for e in data["entries"]
             ],
             versions=data.get("versions", {}),
+            failed=data.get("failed", []),
+            refused=data.get("refused", []),
         )
 
     @classmethod
@@ -145,3 +151,8 @@ def validate(data: dict[str, Any]) -> None:
             need(all(map(_is_number, values)), f"{where}: metric {name} has a value that is not a number or null")
             need(stat["n"] == sum(v is not None for v in values), f"{where}: metric {name} counts n = {stat['n']!r} defined values")
         need(e["rank"] is None or (isinstance(e["rank"], int) and e["rank"] >= 1), f"{where}: bad rank {e['rank']!r}")
+    for key, fields in (("failed", ("method", "task", "seed", "stage", "error")), ("refused", ("method", "task", "seed", "reason"))):
+        rows = data.get(key, [])
+        need(isinstance(rows, list), f"{key!r} is not a list")
+        for row in rows:
+            need(isinstance(row, dict) and all(f in row for f in fields), f"a {key} cell lacks one of {', '.join(fields)}")

@@ -1,57 +1,56 @@
 """Views of a leaderboard, each rendered from the Leaderboard record alone: Markdown, a
-static HTML page, and a rich table for the terminal."""
+static HTML page, and a rich table for the terminal. Their columns are the catalog's
+(``benchmark/metrics/catalog.py``): its ``column`` order, ``label`` titles, ``unit`` formats;
+the terminal shows the ``terminal`` ones."""
 
 from __future__ import annotations
 
 import html
+import json
 import math
+from contextlib import ExitStack
 from pathlib import Path
 
-from benchmark.report.leaderboard import Entry, Leaderboard, Stat
+from benchmark.metrics import catalog
+from benchmark.report.leaderboard import Entry, Leaderboard, Stat, validate
+from benchmark.run.store import atomic_path
 
-# (metric, column title, how to show it); the files show all, the terminal the first TERMINAL
-COLUMNS = [
-    ("avg_gap", "Avg. gap ↓", "pct"),
-    ("test_acc", "Test acc", "pct"),
-    ("worst_group_acc", "Worst-group acc", "pct"),
-    ("forget_group_test_acc", "g* test acc", "pct"),
-    ("forget_acc", "Forget acc", "pct"),
-    ("mia_forget_nonmember", "MIA non-member", "pct"),
-    ("pgd_acc", "PGD acc", "pct"),
-    ("speedup_vs_gold", "Speed-up", "ratio"),
-    ("retain_acc", "Retain acc", "pct"),
-    ("tow", "ToW ↑", "pct"),
-    ("equalized_odds", "Eq. odds", "pct"),
-    ("mi_calibration_error", "MI calib. err (nats)", "nats"),
-    ("fairness_gap", "Fairness gap", "num"),
-    ("autoattack_standard_acc", "AutoAttack acc", "pct"),
-    ("autoattack_reduced_acc", "AutoAttack (reduced) acc", "pct"),
-    ("unlearn_seconds", "Time (s)", "secs"),
-]
-TERMINAL = 8
-# columns shown only when some entry has them: each AutoAttack budget has its own metric name
-OPTIONAL = {"autoattack_standard_acc", "autoattack_reduced_acc"}
+# decimals of each unit (a ratio is shown as ×1.0, without spread)
+DIGITS = {"percent": 1, "seconds": 2, "nats": 3, "number": 3}
 
 
-def shown_columns(board: Leaderboard) -> list:
-    """COLUMNS less the optional ones no entry of the board carries."""
+def shown_columns(board: Leaderboard) -> list[catalog.Metric]:
+    """The catalog's columns, less the optional ones no entry of the board carries."""
     present = {m for e in board.entries for m in e.metrics}
-    return [c for c in COLUMNS if c[0] not in OPTIONAL or c[0] in present]
+    return [m for m in catalog.columns() if not m.optional or m.name in present]
 
 
-def cell_text(s: Stat | None, kind: str) -> str:
+def cell_text(s: Stat | None, unit: str) -> str:
     if s is None or not math.isfinite(s.mean):
         return "–"
-    if kind == "ratio":
+    if unit == "ratio":
         return f"×{s.mean:.1f}"
-    digits = {"pct": 1, "secs": 2, "nats": 3, "num": 3}[kind]
+    digits = DIGITS[unit]
     spread = f" ± {s.std:.{digits}f}" if s.n > 1 else ""
     return f"{s.mean:.{digits}f}{spread}"
 
 
-def _row(e: Entry, columns: list = COLUMNS) -> list[str]:
+def _row(e: Entry, columns: list[catalog.Metric], seeds: list[int]) -> list[str]:
     rank = "gold" if e.is_gold else ("–" if e.rank is None else str(e.rank))
-    return [rank, e.method] + [cell_text(e.metrics.get(m), kind) for m, _, kind in columns]
+    method = e.method if e.seeds == seeds else f"{e.method} (seeds {', '.join(map(str, e.seeds))})"
+    return [rank, method] + [cell_text(e.metrics.get(m.name), m.unit) for m in columns]
+
+
+def _problems(board: Leaderboard) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) of the cells without numbers: failed, and refused."""
+    found = []
+    if board.failed:
+        rows = [[f["method"], f["task"], str(f["seed"]), f["stage"], f["error"]] for f in board.failed]
+        found.append(("Failed cells (no numbers; a later run retries them)", ["Method", "Task", "Seed", "Stage", "Reason"], rows))
+    if board.refused:
+        rows = [[r["method"], r["task"], str(r["seed"]), r["reason"]] for r in board.refused]
+        found.append(("Refused cells (run against another gold than the one stored)", ["Method", "Task", "Seed", "Reason"], rows))
+    return found
 
 
 def _task_title(t: dict) -> str:
@@ -71,9 +70,15 @@ def _attacks_text(a: dict | None) -> str:
             f"({ensemble}, {a.get('aa_steps')} iterations, {a.get('square_queries')} queries) on {a.get('rows')} rows")
 
 
+def _all_seeds(board: Leaderboard) -> list[int]:
+    return sorted({s for e in board.entries for s in e.seeds})
+
+
 def _seeds(board: Leaderboard) -> str:
-    seeds = sorted({s for e in board.entries for s in e.seeds})
-    return ", ".join(map(str, seeds))
+    """The seeds, and a word on the entries that have fewer (marked in their row)."""
+    seeds = _all_seeds(board)
+    fewer = " (a method shown with its seeds has fewer)" if any(e.seeds != seeds for e in board.entries) else ""
+    return ", ".join(map(str, seeds)) + fewer
 
 
 INTRO = (
@@ -85,7 +90,7 @@ INTRO = (
 
 def to_markdown(board: Leaderboard) -> str:
     shown = shown_columns(board)
-    header = ["Rank", "Method"] + [title for _, title, _ in shown]
+    header = ["Rank", "Method"] + [m.label for m in shown]
     lines = [
         "# unlearn-bench leaderboard",
         "",
@@ -95,7 +100,10 @@ def to_markdown(board: Leaderboard) -> str:
     ]
     for t in board.tasks:
         lines += ["", f"## {_task_title(t)}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(_row(e, shown)) + " |" for e in board.entries_for(t["id"])]
+        lines += ["| " + " | ".join(_row(e, shown, _all_seeds(board))) + " |" for e in board.entries_for(t["id"])]
+    for title, head, rows in _problems(board):
+        lines += ["", f"## {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -118,42 +126,50 @@ tr.gold td{{background:#fff8e1}} h2{{font-size:1.05rem;margin-top:2rem}} p{{max-
 
 def to_html(board: Leaderboard) -> str:
     shown = shown_columns(board)
-    header = "".join(f"<th>{html.escape(h)}</th>" for h in ["Rank", "Method"] + [t for _, t, _ in shown])
+    header = "".join(f"<th>{html.escape(h)}</th>" for h in ["Rank", "Method"] + [m.label for m in shown])
     sections = []
     for t in board.tasks:
         rows = "".join(
             ('<tr class="gold">' if e.is_gold else "<tr>")
-            + "".join(f"<td>{html.escape(c)}</td>" for c in _row(e, shown))
+            + "".join(f"<td>{html.escape(c)}</td>" for c in _row(e, shown, _all_seeds(board)))
             + "</tr>"
             for e in board.entries_for(t["id"])
         )
         sections.append(f"<h2>{html.escape(_task_title(t))}</h2>\n<table><tr>{header}</tr>{rows}</table>")
+    for title, head, problem_rows in _problems(board):
+        cells = "".join("<tr>" + "".join(f'<td style="text-align:left">{html.escape(c)}</td>' for c in row) + "</tr>" for row in problem_rows)
+        heads = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+        sections.append(f"<h2>{html.escape(title)}</h2>\n<table><tr>{heads}</tr>{cells}</table>")
     intro = INTRO.format(seeds=_seeds(board), components=", ".join(board.ranking.components)).replace("*", "")
     versions = ", ".join(f"{k} {v}" for k, v in sorted(board.versions.items()))
     return PAGE.format(intro=html.escape(intro), sections="\n".join(sections), schema=board.schema_version, versions=html.escape(versions))
 
 
 def write_views(board: Leaderboard, directory: Path) -> list[Path]:
-    """leaderboard.json, leaderboard.md and index.html in ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    board.save(directory / "leaderboard.json")
-    stored = Leaderboard.load(directory / "leaderboard.json")  # the views come from the file
+    """leaderboard.json, leaderboard.md and index.html in ``directory``, the views rendered from
+    the JSON record. All three are written to temporary files first and then renamed in one
+    go, so that a kill leaves either the old three or the new three (no torn set)."""
+    record = board.to_json()
+    validate(record)
+    stored = Leaderboard.from_json(json.loads(json.dumps(record)))  # exactly what the file will hold
     paths = [directory / "leaderboard.json", directory / "leaderboard.md", directory / "index.html"]
-    paths[1].write_text(to_markdown(stored))
-    paths[2].write_text(to_html(stored))
+    texts = [json.dumps(record, indent=1) + "\n", to_markdown(stored), to_html(stored)]
+    with ExitStack() as stack:
+        for path, text in zip(paths, texts):
+            stack.enter_context(atomic_path(path)).write_text(text)
     return paths
 
 
 def rich_tables(board: Leaderboard):
     from rich.table import Table
 
-    shown = shown_columns(board)[:TERMINAL]
+    shown = [m for m in shown_columns(board) if m.terminal]
     for t in board.tasks:
         table = Table(title=_task_title(t), title_justify="left")
         table.add_column("Rank", justify="right")
         table.add_column("Method", no_wrap=True)
-        for _, title, _ in shown:
-            table.add_column(title, justify="right")
+        for m in shown:
+            table.add_column(m.label, justify="right")
         for e in board.entries_for(t["id"]):
-            table.add_row(*_row(e, shown), style="yellow" if e.is_gold else None)
+            table.add_row(*_row(e, shown, _all_seeds(board)), style="yellow" if e.is_gold else None)
         yield table

@@ -14,6 +14,9 @@ retrain+rw for REWEIGHT variants; a gold row is compared with itself):
   from the two estimates' standard errors (the noise floor the error should be read against)
 - ``speedup_vs_gold`` = gold's unlearn_seconds / the method's
 
+These are the catalog's metrics of source ``gold`` (``benchmark/metrics/catalog.py``; the
+tests check that ``seed_scores`` writes exactly those).
+
 Each metric's Stat keeps its per-seed values in the order of the entry's ``seeds`` (NaN where
 undefined), so that entries can be compared seed by seed (benchmark/report/claims.py).
 """
@@ -65,17 +68,25 @@ def seed_scores(cell: dict[str, Any], gold: dict[str, Any] | None) -> tuple[dict
     gold_metrics["speedup_vs_gold"] = 1.0
     # a standard error (``*_se``) has no gap to gold of its own
     gaps = {k: abs(v - gold_metrics[k]) for k, v in metrics.items() if k in gold_metrics and not k.endswith("_se")}
+    metrics.update(against_gold(metrics, gold_metrics, gaps, gold is cell))
+    return metrics, gaps
+
+
+def against_gold(metrics: dict[str, float], gold: dict[str, float], gaps: dict[str, float], itself: bool) -> dict[str, float]:
+    """The catalog's ``gold`` metrics but ``speedup_vs_gold`` (which the gaps include), from a
+    cell's metrics, its gold's and their gaps; ``itself``: the cell is its own gold."""
     # a component undefined on the task for both the method and gold (equalized odds with a
     # single attribute value, as in class-wise CIFAR-10) leaves the mean; undefined on one
     # side only, it makes avg_gap undefined
-    defined = [c for c in AVG_GAP_COMPONENTS if not (math.isnan(metrics.get(c, math.nan)) and math.isnan(gold_metrics.get(c, math.nan)))]
-    metrics["avg_gap"] = statistics.fmean(gaps.get(c, math.nan) for c in defined) if defined else math.nan
-    metrics["tow"] = 100.0 * math.prod(1 - gaps.get(c, math.nan) / 100 for c in TOW_COMPONENTS)
-    metrics["mi_feature_group_gold"] = gold_metrics.get("mi_feature_group", math.nan)
-    metrics["mi_calibration_error"] = gaps.get("mi_feature_group", math.nan)
-    se = (metrics.get("mi_feature_group_se", math.nan), gold_metrics.get("mi_feature_group_se", math.nan))
-    metrics["mi_calibration_error_se"] = 0.0 if gold is cell else math.hypot(*se)
-    return metrics, gaps
+    defined = [c for c in AVG_GAP_COMPONENTS if not (math.isnan(metrics.get(c, math.nan)) and math.isnan(gold.get(c, math.nan)))]
+    se = (metrics.get("mi_feature_group_se", math.nan), gold.get("mi_feature_group_se", math.nan))
+    return {
+        "avg_gap": statistics.fmean(gaps.get(c, math.nan) for c in defined) if defined else math.nan,
+        "tow": 100.0 * math.prod(1 - gaps.get(c, math.nan) / 100 for c in TOW_COMPONENTS),
+        "mi_feature_group_gold": gold.get("mi_feature_group", math.nan),
+        "mi_calibration_error": gaps.get("mi_feature_group", math.nan),
+        "mi_calibration_error_se": 0.0 if itself else math.hypot(*se),
+    }
 
 
 ATTACK_FIELDS = ("budget", "eps", "pgd_steps", "pgd_alpha", "aa_steps", "square_queries", "rows", "autoattack")

@@ -1,77 +1,279 @@
-"""Executing a plan on a pool of worker processes: one per GPU, or several CPU workers
-sharing the cores (anomalib's parallel runner). The original models train first (every cell
-starts from one); then every cell is queued at once, the gold cells first, so that no worker
-idles at the end of the gold cells (a method's cell does not need its gold to run: scoring
-pairs them afterwards).
+"""Executing a plan on worker processes: one per GPU, or several CPU workers sharing the cores
+(anomalib's parallel runner), each running one job at a time.
+
+The original models train first (every cell starts from one); then every cell is queued, the
+gold cells first. The parent process owns the schedule:
+
+- it claims each job before handing it out (benchmark/run/locks.py), so that several runs on
+  one output directory split the work, and waits for jobs another run holds;
+- a worker whose job outlives the timeout is killed and replaced, the job stored as failed;
+  so is the job of a worker that dies (killed for memory, a crash in native code);
+- on SIGTERM or SIGINT it stops every worker and releases its claims (finished work is in
+  the store already); workers also exit on their own when the parent is gone.
 
 Workers are spawned (not forked) and rebuild what they need from the picklable spec; each
-sees one GPU (``CUDA_VISIBLE_DEVICES``) or ``cores / workers`` CPU threads.
+sees one GPU (``CUDA_VISIBLE_DEVICES``) or ``cores / workers`` CPU threads. Messages travel
+on one pipe per worker, so a worker killed mid-message corrupts nothing but its own pipe.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import signal
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any, Callable
 
-_runner: Any = None  # the Runner of this worker process, built on its first job
+from benchmark.run.locks import Claims
+from benchmark.run.runner import Cell, Outcome, Runner, reason
+
+Progress = Callable[[int, str, int, int], None]  # (worker, what, done, total)
+POLL = 1.0  # seconds between looks at timeouts, heartbeats and jobs other runs hold
 
 
-def _init_worker(devices: Any, threads: int) -> None:
-    if devices is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(devices.get())
+@dataclass
+class Job:
+    kind: str  # "original" or "cell"
+    cell: Cell  # for an original: a cell of its task and seed
+    path: Path  # what it produces: its lock is the claim
+
+
+# -- the worker process ------------------------------------------------------------------
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(POLL)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _worker_main(conn: Connection, spec: Any, device: int | None, threads: int, parent: int, debug: bool) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what a Ctrl-C stops
+    if device is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(device)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     import torch
 
     torch.set_num_threads(threads)
+    runner = Runner(spec, lambda what, done, total: conn.send(("progress", what, done, total)), debug=debug)
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        if job is None:
+            return
+        kind, cell = job
+        if kind == "cell":
+            conn.send(("cell", runner.execute(cell)))
+            continue
+        try:
+            runner.original(cell.task, cell.seed)
+            conn.send(("original", ""))
+        except Exception as err:  # noqa: BLE001 -- reported for the cells that need it
+            conn.send(("original", reason(err, "training the original")))
 
 
-def _worker_runner(spec: Any) -> Any:
-    global _runner
-    if _runner is None or _runner.spec != spec:
-        from benchmark.run.runner import Runner
-
-        _runner = Runner(spec)
-    return _runner
+# -- the parent ----------------------------------------------------------------------------
 
 
-def _train_original(spec: Any, task: Any, seed: int) -> None:
-    _worker_runner(spec).original(task, seed)
+class _Worker:
+    def __init__(self, context: Any, index: int, spec: Any, device: int | None, threads: int, debug: bool) -> None:
+        self.index = index
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_worker_main, args=(child, spec, device, threads, os.getpid(), debug))
+        self.process.start()
+        child.close()
+        self.job: Job | None = None
+        self.started = 0.0
+
+    def send(self, job: Job) -> None:
+        self.job, self.started = job, time.monotonic()
+        self.conn.send((job.kind, job.cell))
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+        self.conn.close()
 
 
-def _execute(spec: Any, cell: Any) -> Any:
-    return _worker_runner(spec).execute(cell)
+class Pool:
+    """Worker processes and the schedule of one run."""
+
+    def __init__(self, runner: Runner, workers: int, progress: Progress, timeout: float | None, debug: bool = False) -> None:
+        self.runner, self.progress, self.timeout, self.debug = runner, progress, timeout, debug
+        self.context = mp.get_context("spawn")
+        self.claims = Claims()
+        self.threads = max(1, (os.cpu_count() or 1) // workers)
+        self.devices = _cuda_count() if runner.spec.runtime.uses_cuda else 0
+        self.size = workers
+        self.workers: list[_Worker] = []  # started when there is work (not for a run that reuses every cell)
+        self.failed_originals: dict[str, str] = {}
+
+    def _start(self, index: int) -> _Worker:
+        device = index % self.devices if self.devices else None
+        return _Worker(self.context, index, self.runner.spec, device, self.threads, self.debug)
+
+    def close(self) -> None:
+        for worker in self.workers:
+            if worker.job is None and worker.process.is_alive():
+                try:
+                    worker.conn.send(None)
+                except OSError:
+                    pass
+        for worker in self.workers:
+            worker.stop()
+        self.claims.release_all()
+
+    # -- the plan -------------------------------------------------------------------
+    def run(self, cells: list[Cell], done: Callable[[Outcome], None]) -> list[Outcome]:
+        runner, outcomes = self.runner, []
+
+        def finish(outcome: Outcome) -> None:
+            outcomes.append(outcome)
+            done(outcome)
+
+        todo = []
+        for cell in sorted(cells, key=lambda c: not c.method.cls.is_gold):
+            record = runner.cached(cell)
+            if record is None:
+                todo.append(cell)
+            else:
+                finish(Outcome(cell, "cached", record))
+        if todo:
+            self.workers = [self._start(i) for i in range(self.size)]
+        originals = {runner.original_key(c.task, c.seed): c for c in todo}
+        self._drain([Job("original", c, runner.store.original(k)) for k, c in originals.items()], finish)
+        self._drain([Job("cell", c, runner.path(c)) for c in todo], finish)
+        return outcomes
+
+    def _drain(self, jobs: list[Job], finish: Callable[[Outcome], None]) -> None:
+        queue, waiting = deque(jobs), deque()
+        while queue or waiting or any(w.job for w in self.workers):
+            self.claims.heartbeat()
+            for worker in self.workers:
+                if worker.job is None:
+                    job = self._next(queue, waiting, finish)
+                    if job is None:
+                        break
+                    worker.send(job)
+            self._collect(finish)
+
+    def _next(self, queue: deque, waiting: deque, finish: Callable[[Outcome], None]) -> Job | None:
+        """The next job this run may do: the first unclaimed in the queue, then the first
+        whose claim another run gave up. Jobs another run finished meanwhile are finished here."""
+        while queue:
+            job = queue.popleft()
+            if self._finished_elsewhere(job, finish):
+                continue
+            if self.claims.claim(job.path):
+                if not self._finished_elsewhere(job, finish):
+                    return job
+                self.claims.release(job.path)
+                continue
+            waiting.append(job)
+        for _ in range(len(waiting)):
+            job = waiting.popleft()
+            if self.claims.held_by_other(job.path):
+                waiting.append(job)
+            elif self._finished_elsewhere(job, finish, any_status=True):
+                continue
+            elif self.claims.claim(job.path):
+                return job
+            else:
+                waiting.append(job)
+        return None
+
+    def _finished_elsewhere(self, job: Job, finish: Callable[[Outcome], None], any_status: bool = False) -> bool:
+        if job.kind == "original":
+            return job.path.exists()
+        cell = job.cell
+        key = self.runner.original_key(cell.task, cell.seed)
+        if key in self.failed_originals:
+            record = self.runner.failed(cell, "building the original", f"its original model failed: {self.failed_originals[key]}")
+            finish(Outcome(cell, "failed", record, record.error))
+            return True
+        record = self.runner.cached(cell) if not any_status else self.runner.stored(cell)
+        if record is not None:
+            finish(Outcome(cell, "cached" if record.done else "failed", record, record.error))
+            return True
+        return False
+
+    def _collect(self, finish: Callable[[Outcome], None]) -> None:
+        busy = [w for w in self.workers if w.job is not None]
+        ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=POLL)
+        for worker in busy:
+            while worker.job is not None and worker.conn in ready and _poll(worker.conn):
+                try:
+                    message = worker.conn.recv()
+                except (EOFError, OSError):
+                    break
+                self._handle(worker, message, finish)
+            if worker.job is None:
+                continue
+            if not worker.process.is_alive():
+                code = worker.process.exitcode
+                self._replace(worker, finish, f"its worker process died (exit code {code}{', killed: out of memory?' if code == -9 else ''})")
+            elif self.timeout and time.monotonic() - worker.started > self.timeout:
+                self._replace(worker, finish, f"timed out after {self.timeout:g} s (the timeout setting)")
+
+    def _handle(self, worker: _Worker, message: tuple, finish: Callable[[Outcome], None]) -> None:
+        kind, *payload = message
+        if kind == "progress":
+            self.progress(worker.index, *payload)
+            return
+        job, worker.job = worker.job, None
+        assert job is not None
+        self.claims.release(job.path)
+        if kind == "cell":
+            finish(payload[0])
+        elif payload[0]:
+            self.failed_originals[self.runner.original_key(job.cell.task, job.cell.seed)] = payload[0]
+
+    def _replace(self, worker: _Worker, finish: Callable[[Outcome], None], why: str) -> None:
+        """Stop ``worker``, store its job as failed with ``why`` and start a fresh worker."""
+        job, worker.job = worker.job, None
+        worker.stop()
+        self.workers[worker.index] = self._start(worker.index)
+        assert job is not None
+        if job.kind == "cell":
+            record = self.runner.failed(job.cell, "worker", why)
+            finish(Outcome(job.cell, "failed", record, record.error))
+        else:
+            self.failed_originals[self.runner.original_key(job.cell.task, job.cell.seed)] = f"training it {why}"
+        self.claims.release(job.path)
+
+
+def run_pool(runner: Runner, cells: list[Cell], workers: int, done: Callable[[Outcome], None], progress: Progress, timeout: float | None, debug: bool = False) -> list[Outcome]:
+    """Run ``cells`` on ``workers`` processes; ``done(outcome)`` is called as each finishes."""
+    pool = Pool(runner, workers, progress, timeout, debug)
+    try:
+        return pool.run(cells, done)
+    finally:
+        pool.close()
 
 
 def default_workers(uses_cuda: bool) -> int:
     if uses_cuda:
-        import torch
-
-        return max(1, torch.cuda.device_count())
+        return max(1, _cuda_count())
     return max(1, min(os.cpu_count() or 1, 4))
 
 
-def run_pool(runner: Any, cells: list, workers: int, done: Callable[[Any], None]) -> list:
-    """Run ``cells`` on ``workers`` processes; ``done(outcome)`` is called as each finishes."""
-    spec = runner.spec
-    context = mp.get_context("spawn")
-    devices = None
-    if spec.runtime.uses_cuda:
-        devices = context.Queue()
-        for index in range(workers):
-            devices.put(index % max(1, _cuda_count()))
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    outcomes = []
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(devices, threads)) as pool:
-        originals = {runner.original_key(c.task, c.seed): (c.task, c.seed) for c in cells}
-        for future in as_completed([pool.submit(_train_original, spec, t, s) for t, s in originals.values()]):
-            future.result()
-        ordered = sorted(cells, key=lambda c: not c.method.cls.is_gold)
-        for future in as_completed([pool.submit(_execute, spec, c) for c in ordered]):
-            outcome = future.result()
-            outcomes.append(outcome)
-            done(outcome)
-    return outcomes
+def _poll(conn: Connection) -> bool:
+    try:
+        return conn.poll()
+    except (EOFError, OSError):
+        return False
 
 
 def _cuda_count() -> int:

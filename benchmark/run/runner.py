@@ -1,18 +1,22 @@
-"""Running a benchmark: plan the cells, train (or load) what they depend on, run each
-method, evaluate it and write its result file.
+"""Running one cell: build (or load) what it depends on, run its method, check the result,
+evaluate it and store its record.
 
-Dependencies, each cached under ``<out>/cache`` by the hash of what produced it:
-dataset (per source) -> original model (per dataset, model, recipe, seed) -> cells
-(per method, task, seed; gold methods first so that every cell can be compared at once).
+Dependencies, each in the store (benchmark/run/store.py) under the hash of what produced it:
+dataset (per source) -> original model (per dataset, model, recipe, runtime, seed) -> cells
+(per method, task, seed). A cell that fails anywhere (building, training, a non-finite loss
+or weights, checking, scoring, saving) becomes a failed record with its reason; the run goes on.
 """
 
 from __future__ import annotations
 
-import copy
+import errno
 import functools
+import hashlib
+import inspect
 import platform
 import resource
 import time
+import traceback
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -23,18 +27,20 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from benchmark.metrics import scorecard
-from benchmark.atomic import atomic_path
 from benchmark.data.dataset import GroupDataset
+from benchmark.data.source import DatasetWriter, read_dataset
 from benchmark.errors import BenchmarkError
 from benchmark.hashing import stable_hash
-from benchmark.method import UnlearningMethod, default_hparams, resolve_hparams, reweights
-from benchmark.metrics.groups import speedup
-from benchmark.model import Classifier, build_model, frozen_copy
-from benchmark.metrics.mutual_info import MIEstimate, feature_group_mi
+from benchmark.method import UnlearningMethod, default_hparams, reweights
+from benchmark.metrics import scorecard
+from benchmark.metrics.mutual_info import MIEstimate, original_mi_from, original_mi_metrics
+from benchmark.metrics.predictions import Predictions
+from benchmark.model import Classifier, build_model
 from benchmark.registry import MethodRef
-from benchmark.run.store import CELL_SCHEMA_VERSION, cell_path, predictions_path, read_cell, write_cell
+from benchmark.run.record import CELL_SCHEMA_VERSION, DONE, FAILED, CellRecord, read_record, write_record
 from benchmark.run.spec import Spec
+from benchmark.run.store import Store
+from benchmark.run.validate import build_method, check_spec
 from benchmark.task import Task, TaskData
 from benchmark.training import ERM
 
@@ -66,8 +72,18 @@ class Cell:
 class Outcome:
     cell: Cell
     status: str  # "done", "cached" or "failed"
-    record: dict[str, Any] | None = None
+    record: CellRecord | None = None
     error: str = ""
+
+
+class CellFailure(Exception):
+    """A cell that cannot be scored, with the reason as its message."""
+
+
+class _Stage:
+    """Where a cell is, so that a failure names it."""
+
+    name = "building"
 
 
 class _EpochReport(Callback):
@@ -80,17 +96,63 @@ class _EpochReport(Callback):
         self.report(self.what, trainer.current_epoch + 1, int(trainer.max_epochs or 0))
 
 
+class FiniteLoss(Callback):
+    """Stops training at the first non-finite loss: a diverged model is never scored."""
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if isinstance(loss, torch.Tensor) and not bool(torch.isfinite(loss.detach()).all()):
+            raise CellFailure(f"non-finite loss ({loss.detach().float().mean().item()}) at epoch {trainer.current_epoch}, batch {batch_idx}")
+
+
 def _fit(spec: Spec, module: Any, report: Report, what: str) -> None:
     arguments = dict(module.trainer_arguments())
-    callbacks = list(arguments.pop("callbacks", [])) + [_EpochReport(report, what)]
+    callbacks = list(arguments.pop("callbacks", [])) + [FiniteLoss(), _EpochReport(report, what)]
     spec.runtime.trainer(callbacks=callbacks, **arguments).fit(module)
 
 
+def check_model(model: Any) -> None:
+    """What a scored model must be: the Classifier the method was given, in float32, finite."""
+    if not isinstance(model, Classifier):
+        raise CellFailure(
+            f"the method replaced self.model with a {type(model).__name__}; the benchmark scores the Classifier it was given "
+            "(change its weights, not its type)"
+        )
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        if tensor.is_floating_point() and tensor.dtype != torch.float32:
+            raise CellFailure(
+                f"the method left self.model in {tensor.dtype} ({name}); the benchmark scores float32 models "
+                "(mixed precision is the runtime's precision setting)"
+            )
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CellFailure(f"the unlearned weights are not finite (NaN or inf in {name})")
+
+
+@functools.lru_cache(maxsize=None)
+def source_hash(cls: type) -> str:
+    """sha256 of the file the class is defined in: an edited method invalidates its cells."""
+    try:
+        return hashlib.sha256(Path(inspect.getfile(cls)).read_bytes()).hexdigest()[:16]
+    except (TypeError, OSError):
+        return ""
+
+
+def reason(err: BaseException, stage: str) -> str:
+    """One line saying why a cell failed."""
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        return f"disk full while {stage}: {err}"
+    if isinstance(err, (BenchmarkError, CellFailure)):
+        return str(err)
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}".strip()
+
+
 class Runner:
-    def __init__(self, spec: Spec, report: Report | None = None) -> None:
+    def __init__(self, spec: Spec, report: Report | None = None, debug: bool = False) -> None:
         self.spec = spec
         self.report: Report = report or (lambda what, done, total: None)
-        self.cache = spec.out / "cache"
+        self.debug = debug
+        self.store = Store(spec.out)
         self._datasets: dict[str, GroupDataset] = {}
         self._originals: dict[str, Classifier] = {}
 
@@ -101,31 +163,32 @@ class Runner:
 
     def validate(self) -> None:
         """Fail before any training on what would fail later: bad task settings (a forget set
-        the data cannot supply) and unknown hyper-parameters."""
-        for task in self.spec.tasks:
-            dataset = self.dataset(task)
-            task.split(dataset, self.spec.seeds[0])
-            self.spec.recipe_for(task), self.spec.model_for(task)
-            for ref in self.spec.methods:
-                resolve_hparams(ref.cls, task, self.spec.hparams_for(ref), ref.name)
+        the data cannot supply), hyper-parameters, and every method built once on every task."""
+        check_spec(self.spec, lambda task: self.task_data(task, self.spec.seeds[0]))
 
     # -- dependencies ---------------------------------------------------------------
     def dataset(self, task: Task) -> GroupDataset:
-        key = task.source.fingerprint()
+        source = task.source
+        key = source.fingerprint()
         if key not in self._datasets:
-            self.report(f"preparing {task.source.name}", 0, 1)
-            self._datasets[key] = task.source.load(self.cache / "datasets", self.report)
+            directory = self.store.dataset(source.name, key)
+            read = functools.partial(_read_dataset, name=source.name, fingerprint=key)
+            dataset = self.store.read_dir(directory, read)
+            if dataset is None:
+                self.report(f"preparing {source.name}", 0, 1)
+                self.store.write_dir(directory, lambda tmp: source.write(DatasetWriter(tmp), self.report))
+                dataset = self.store.read_dir(directory, read)
+                if dataset is None:
+                    raise BenchmarkError(f"the {source.name} cache at {directory} failed its check right after it was built")
+            self._datasets[key] = dataset
         return self._datasets[key]
 
-    def original_mi(self, task: Task, seed: int) -> MIEstimate:
-        """mi_feature_group of the original model, from its TEST features (cached beside it)."""
-        path = self.cache / "models" / f"original-{self.original_key(task, seed)}.features.npz"
-        if not path.exists():
-            dataset, settings = self.dataset(task), self.spec.metrics_for(task)
-            features = scorecard.test_features(self.original(task, seed), dataset, settings, self.spec.runtime)
-            groups = dataset.groups("test").numpy()[scorecard.mi_rows(dataset, settings)]
-            save_features(path, features, groups)
-        return original_mi_from(path, self.dataset(task).num_groups)
+    def runtime_identity(self) -> dict[str, Any]:
+        """What decides the numbers of a model's run: resolved accelerator, precision, devices
+        and device kind (not the strings as typed: '32-true' and 'auto' on the CPU are one)."""
+        runtime = self.spec.runtime
+        kind = torch.cuda.get_device_name() if runtime.uses_cuda else "cpu"
+        return {"accelerator": runtime.device.type, "precision": runtime.resolved_precision, "devices": runtime.devices, "device": kind}
 
     def original_key(self, task: Task, seed: int) -> str:
         dataset = self.dataset(task)
@@ -136,30 +199,41 @@ class Runner:
                 "recipe": self.spec.recipe_for(task),
                 "classes": dataset.num_classes,
                 "seed": seed,
+                "runtime": self.runtime_identity(),
             }
         )
 
     def original(self, task: Task, seed: int) -> Classifier:
-        """ERM on all of TRAIN with the dataset's recipe; trained once, then loaded from cache."""
+        """ERM on all of TRAIN with the dataset's recipe; trained once, then loaded from the store."""
         key = self.original_key(task, seed)
         if key in self._originals:
             return self._originals[key]
         dataset = self.dataset(task)
         model = build_model(self.spec.model_for(task), dataset.num_classes, seed)
-        path = self.cache / "models" / f"original-{key}.pt"
-        if path.exists():
-            model.load_state_dict(torch.load(path, weights_only=True))
-        else:
+        path = self.store.original(key)
+        if self.store.read(path, functools.partial(_load_state, model)) is None:
             L.seed_everything(seed, verbose=False)
             module = ERM(model, dataset, torch.arange(len(dataset.train)), self.spec.recipe_for(task), seed)
             _fit(self.spec, module, self.report, f"original · {dataset.name} · seed {seed}")
             model = module.model.cpu()
-            _save(path, model.state_dict())
+            check_model(model)
+            self.store.write(path, functools.partial(_save_state, model.state_dict()))
         self._originals[key] = model.cpu().eval()
         return self._originals[key]
 
+    def original_mi(self, task: Task, seed: int) -> MIEstimate:
+        """mi_feature_group of the original model, from its TEST features (stored beside it)."""
+        path = self.store.original_features(self.original_key(task, seed))
+        dataset = self.dataset(task)
+        if self.store.read(path, _read_npz) is None:
+            settings = self.spec.metrics_for(task)
+            features = scorecard.test_features(self.original(task, seed), dataset, settings, self.spec.runtime)
+            groups = dataset.groups("test").numpy()[scorecard.mi_rows(dataset, settings)]
+            self.store.write(path, functools.partial(_save_features, features=features, groups=groups))
+        return original_mi_from(path, dataset.num_groups)
+
     # -- cells ----------------------------------------------------------------------
-    def cell_hash(self, cell: Cell) -> str:
+    def cell_key(self, cell: Cell) -> str:
         dataset = self.dataset(cell.task)
         return stable_hash(
             {
@@ -167,10 +241,11 @@ class Runner:
                 "task": cell.task.describe(dataset),
                 "method": cell.method.name,
                 "source": cell.method.source,
+                "source_hash": source_hash(cell.method.cls),
                 "hparams": self.resolved_hparams(cell),
                 "original": self.original_key(cell.task, cell.seed),
                 "seed": cell.seed,
-                "runtime": self.spec.runtime,
+                "runtime": self.runtime_identity(),
                 "metrics": self.spec.metrics_for(cell.task),
             }
         )
@@ -178,24 +253,22 @@ class Runner:
     def resolved_hparams(self, cell: Cell) -> dict[str, Any]:
         """Every hyper-parameter the cell's method will run with (defaults included, so that a
         changed default invalidates old results)."""
-        ref = cell.method
-        chosen = resolve_hparams(ref.cls, cell.task, self.spec.hparams_for(ref), ref.name)
-        return {**default_hparams(ref.cls), **chosen, **({"reweight": True} if ref.reweight else {})}
+        return {**default_hparams(cell.method.cls), **self.spec.method_arguments(cell.method, cell.task)}
 
     def path(self, cell: Cell) -> Path:
-        return cell_path(self.spec.out, cell.task.id, cell.method.name, cell.seed)
+        return self.store.cell(cell.task.id, cell.method.name, cell.seed)
 
     def reweights(self, cell: Cell) -> bool:
         """Whether the cell's method runs with REWEIGHT (``+rw``, or its own defaults)."""
         ref = cell.method
         return ref.reweight or reweights(ref.cls, cell.task, self.spec.hparams_for(ref))
 
-    def gold_name(self, cell: Cell) -> str:
-        """The gold this cell is scored against: itself if gold, else the gold with its REWEIGHT setting."""
+    def gold(self, cell: Cell) -> Cell | None:
+        """The gold cell this cell is scored against: itself if gold, else the gold with its REWEIGHT setting."""
         if cell.method.cls.is_gold:
-            return cell.method.name
+            return cell
         golds = [m for m in self.spec.methods if m.cls.is_gold and m.reweight == self.reweights(cell)]
-        return golds[0].name if golds else ""
+        return Cell(golds[0], cell.task, cell.seed) if golds else None
 
     def task_data(self, task: Task, seed: int) -> TaskData:
         dataset = self.dataset(task)
@@ -213,117 +286,161 @@ class Runner:
 
     def build_method(self, cell: Cell) -> UnlearningMethod:
         """The cell's method around a copy of the original, with a frozen copy beside it."""
-        data = self.task_data(cell.task, cell.seed)
         original = self.original(cell.task, cell.seed)
-        ref = cell.method
-        overrides = resolve_hparams(ref.cls, cell.task, self.spec.hparams_for(ref), ref.name)
-        if ref.reweight:
-            overrides["reweight"] = True
-        return ref.cls(copy.deepcopy(original), frozen_copy(original), data, **overrides)
+        data = self.task_data(cell.task, cell.seed)
+        return build_method(cell.method, original, data, self.spec.method_arguments(cell.method, cell.task))
 
-    def unlearn(self, cell: Cell) -> tuple[UnlearningMethod, float]:
+    def unlearn(self, cell: Cell, stage: _Stage | None = None) -> tuple[UnlearningMethod, float]:
         """Build and run the cell's method; returns it and its wall time in seconds (the
         method's ``unlearn`` hook and its Trainer fit, set-up included; the original model
         is trained or loaded before, outside the timing and the seeded section)."""
+        stage = stage or _Stage()
+        stage.name = "building the original"
         self.original(cell.task, cell.seed)
         L.seed_everything(cell.seed, verbose=False)
         started = time.perf_counter()
-        try:
-            method = self.build_method(cell).to(self.spec.runtime.device)
-            method.unlearn()
-            if method.trains():
-                _fit(self.spec, method, self.report, cell.label)
-        except BenchmarkError:
-            raise
-        except Exception as err:  # a method's own failure: reported for this cell, the run goes on
-            raise BenchmarkError(f"{type(err).__name__}: {err}") from err
-        return method, time.perf_counter() - started
+        stage.name = "building the method"
+        method = self.build_method(cell).to(self.spec.runtime.device)
+        stage.name = "unlearning"
+        method.unlearn()
+        if method.trains():
+            stage.name = "training"
+            _fit(self.spec, method, self.report, cell.label)
+        seconds = time.perf_counter() - started
+        stage.name = "checking the unlearned model"
+        check_model(method.model)
+        return method, seconds
 
-    def run_cell(self, cell: Cell) -> dict[str, Any]:
+    def run_cell(self, cell: Cell, stage: _Stage | None = None) -> CellRecord:
+        """Run, check, score and store the cell; the record it stored."""
+        stage = stage or _Stage()
         task, seed, ref = cell.task, cell.seed, cell.method
         if self.spec.runtime.uses_cuda:
             torch.cuda.reset_peak_memory_stats()
-        method, seconds = self.unlearn(cell)
-        data, dataset = method.data, method.data.dataset
+        method, seconds = self.unlearn(cell, stage)
+        data = method.data
         settings = self.spec.metrics_for(task)
+        stage.name = "scoring"
         started = time.perf_counter()
         model = method.model.to(self.spec.runtime.device)
         predictions, metrics, details = scorecard.measure(model, data, settings, self.spec.runtime)
         metrics.update(original_mi_metrics(self.original_mi(task, seed)))
         evaluated = time.perf_counter()
         metrics["unlearn_seconds"] = seconds
-        gold_name = self.gold_name(cell)
-        gold = read_cell(cell_path(self.spec.out, task.id, gold_name, seed)) if gold_name else None
-        if ref.cls.is_gold:
-            metrics["speedup_vs_gold"] = 1.0
-        elif gold is not None:
-            metrics["speedup_vs_gold"] = speedup(seconds, gold["metrics"]["unlearn_seconds"])
+        record = self._record(cell, DONE)
+        record.hparams = dict(method.hparams)
+        record.metrics, record.details = metrics, details
+        record.metric_settings = scorecard.record(settings, data.dataset, len(predictions.norm_std))
+        record.timings = {"unlearn_seconds": seconds, "evaluate_seconds": evaluated - started}
+        record.peak_memory_mb, record.peak_memory_source = _peak_memory(self.spec.runtime.uses_cuda)
+        stage.name = "saving"
         path = self.path(cell)
-        predictions.save(predictions_path(path))
+        self.store.write(self.store.predictions(path), predictions.save)
+        record.predictions = self.store.predictions(path).name
         if ref.cls.is_gold:
-            _save(self.cache / "models" / f"gold-{self.cell_hash(cell)}.pt", model.cpu().state_dict())
-        return {
-            "schema_version": CELL_SCHEMA_VERSION,
-            "cell_hash": self.cell_hash(cell),
-            "method": ref.name,
-            "method_source": ref.source,
-            "is_gold": ref.cls.is_gold,
-            "reweight": self.reweights(cell),
-            "gold_method": gold_name,
-            "task": task.describe(dataset),
-            "seed": seed,
-            "hparams": dict(method.hparams),
-            "metrics": metrics,
-            "details": details,
-            "metric_settings": scorecard.record(settings, dataset, len(predictions.norm_std)),
-            "timings": {"unlearn_seconds": seconds, "evaluate_seconds": evaluated - started},
-            **_peak_memory(self.spec.runtime.uses_cuda),
-            "model": asdict(self.spec.model_for(task)),
-            "recipe": asdict(data.recipe),
-            "original_key": self.original_key(task, seed),
-            "runtime": {**asdict(self.spec.runtime), "precision": self.spec.runtime.resolved_precision},
-            "versions": versions(),
-            "predictions": predictions_path(path).name,
-        }
+            self.store.write(self.store.gold_model(record.key), functools.partial(_save_state, model.cpu().state_dict()))
+        write_record(self.store, path, record)
+        return record
+
+    def _record(self, cell: Cell, status: str) -> CellRecord:
+        """A record with what the cell is, before it ran (the settings, not the results)."""
+        gold = self.gold(cell)
+        return CellRecord(
+            key=self.cell_key(cell),
+            status=status,
+            method=cell.method.name,
+            task=cell.task.describe(self.dataset(cell.task)),
+            seed=cell.seed,
+            is_gold=cell.method.cls.is_gold,
+            reweight=self.reweights(cell),
+            gold_method=gold.method.name if gold is not None else "",
+            gold_key=self.cell_key(gold) if gold is not None else "",
+            method_source=cell.method.source,
+            method_source_hash=source_hash(cell.method.cls),
+            hparams=self.resolved_hparams(cell),
+            model=asdict(self.spec.model_for(cell.task)),
+            recipe=asdict(self.spec.recipe_for(cell.task)),
+            original_key=self.original_key(cell.task, cell.seed),
+            runtime={**asdict(self.spec.runtime), **self.runtime_identity()},
+            versions=versions(),
+        )
+
+    def failed(self, cell: Cell, stage: str, err: BaseException | str) -> CellRecord:
+        """Store and return the failed record of ``cell`` (as far as it can be described)."""
+        record = self._record(cell, FAILED)
+        record.stage, record.error = stage, err if isinstance(err, str) else reason(err, stage)
+        if self.debug and isinstance(err, BaseException):
+            record.traceback = "".join(traceback.format_exception(err))
+        self.store.remove(self.store.predictions(self.path(cell)))
+        write_record(self.store, self.path(cell), record)
+        return record
+
+    def stored(self, cell: Cell) -> CellRecord | None:
+        """The stored record of ``cell`` (done or failed) when it has the same key."""
+        record = read_record(self.store, self.path(cell))
+        return record if record is not None and record.key == self.cell_key(cell) else None
+
+    def cached(self, cell: Cell) -> CellRecord | None:
+        """The stored record of ``cell`` when it is done with the same key (and its predictions are intact)."""
+        record = self.stored(cell)
+        if record is None or not record.done:
+            return None
+        if self.store.read(self.store.predictions(self.path(cell)), _check_predictions) is None:
+            return None  # its predictions are missing or were quarantined: run it again
+        return record
 
     # -- the run --------------------------------------------------------------------
     def execute(self, cell: Cell) -> Outcome:
+        """The cell's outcome: reused from the store, run, or failed (stored as failed with
+        its reason; the caller goes on with the next cell)."""
+        stage = _Stage()
         try:
-            existing = read_cell(self.path(cell))
-            if existing is not None and existing.get("cell_hash") == self.cell_hash(cell):
+            existing = self.cached(cell)
+            if existing is not None:
                 return Outcome(cell, "cached", existing)
-            record = self.run_cell(cell)
-            write_cell(self.path(cell), record)
-            return Outcome(cell, "done", record)
-        except BenchmarkError as err:
-            return Outcome(cell, "failed", error=str(err))
+            return Outcome(cell, "done", self.run_cell(cell, stage))
+        except Exception as err:  # noqa: BLE001 -- any failure of a cell is that cell's, not the run's
+            try:
+                record = self.failed(cell, stage.name, err)
+            except Exception:  # noqa: BLE001 -- even describing it failed (the dataset, the disk)
+                return Outcome(cell, "failed", error=reason(err, stage.name))
+            return Outcome(cell, "failed", record, record.error)
 
 
-def save_features(path: Path, features: np.ndarray, groups: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
-        np.savez_compressed(tmp, features=features, groups=groups)
+def _read_dataset(directory: Path, name: str, fingerprint: str) -> GroupDataset:
+    dataset = read_dataset(directory, name, fingerprint)
+    for split in (dataset.train, dataset.val, dataset.test):
+        if not (len(split.x) == len(split.y) == len(split.a)):
+            raise ValueError("a split's inputs and labels differ in length")
+    return dataset
 
 
-@functools.lru_cache(maxsize=None)
-def original_mi_from(path: Path, num_groups: int) -> MIEstimate:
-    """The MI estimate of an original's saved TEST features; computed once per process, as every
-    cell of the original's dataset and seed reports it (the file of a key never changes)."""
+def _load_state(model: torch.nn.Module, path: Path) -> torch.nn.Module:
+    model.load_state_dict(torch.load(path, weights_only=True, map_location="cpu"))
+    return model
+
+
+def _save_state(state: dict[str, torch.Tensor], tmp: Path) -> None:
+    torch.save(state, tmp)
+
+
+def _read_npz(path: Path) -> bool:
     with np.load(path) as z:
-        return feature_group_mi(z["features"], z["groups"], num_groups)
+        for name in z.files:
+            z[name]
+    return True
 
 
-def original_mi_metrics(estimate: MIEstimate) -> dict[str, float]:
-    """The original model's MI estimate under the names a result file gives it."""
-    return {"mi_feature_group_original": estimate.value, "mi_feature_group_original_se": estimate.se}
+def _check_predictions(path: Path) -> bool:
+    Predictions.load(path)
+    return True
 
 
-def _save(path: Path, state: dict[str, torch.Tensor]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+def _save_features(tmp: Path, features: np.ndarray, groups: np.ndarray) -> None:
+    np.savez_compressed(tmp, features=features, groups=groups)
 
 
-def _peak_memory(cuda: bool) -> dict[str, Any]:
+def _peak_memory(cuda: bool) -> tuple[float, str]:
     if cuda:
-        return {"peak_memory_mb": torch.cuda.max_memory_allocated() / 2**20, "peak_memory_source": "cuda_max_allocated"}
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"peak_memory_mb": rss_kb / 1024, "peak_memory_source": "process_max_rss"}
+        return torch.cuda.max_memory_allocated() / 2**20, "cuda_max_allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_max_rss"

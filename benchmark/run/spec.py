@@ -15,6 +15,7 @@ It comes from an optional YAML config file (``--config``) with CLI flags taking 
     model: {backbone: test_vit}            # overrides every dataset's model
     runtime: {accelerator: auto, devices: 1, precision: auto}
     workers: auto             # cells run at once: one per GPU, or up to 4 CPU processes
+    timeout: 1800             # seconds a cell (or an original) may run before it is stopped and stored as failed
     metrics: {mi_rows: 1000, attacks: {budget: auto, pgd_steps: 10}}  # auto: standard with --preset paper or a GPU
 """
 
@@ -29,15 +30,31 @@ import yaml
 
 from benchmark.errors import BenchmarkError
 from benchmark.model import ModelSpec
-from benchmark.method import reweights
-from benchmark.registry import MethodRef, default_methods, default_tasks, gold_method, load_method, load_tasks, suite_names
+from benchmark.method import UnlearningMethod, check_hparams, resolve_hparams, reweights
+from benchmark.metrics.robustness import AttackSettings
+from benchmark.registry import (
+    REWEIGHT_SUFFIX, MethodRef, default_methods, default_tasks, gold_method, load_method, load_tasks, method_names,
+    suite_names,
+)
 from benchmark.run.runtime import Runtime
+from benchmark.run.validate import Range, check_known, check_settings, check_trainer
 from benchmark.metrics.scorecard import MetricSettings
 from benchmark.task import Task
 from benchmark.training import Recipe
 
 DEFAULT_SEEDS = (0, 1, 2)
-KEYS = ("methods", "tasks", "seeds", "out", "leaderboard", "hparams", "datasets", "data", "preset", "recipe", "model", "runtime", "workers", "metrics")
+METRIC_RULES = {"mi_rows": Range(1)}
+ATTACK_RULES = {
+    "rows": Range(1),
+    "eps": Range(0),
+    "pgd_alpha": Range(0, above=True),
+    "pgd_steps": Range(1),
+    "aa_steps": Range(1),
+    "square_queries": Range(1),
+    "seed": Range(0),
+    "batch_size": Range(1),
+}
+KEYS = ("methods", "tasks", "seeds", "out", "leaderboard", "hparams", "datasets", "data", "preset", "recipe", "model", "runtime", "workers", "metrics", "timeout")
 
 
 @dataclass
@@ -52,6 +69,7 @@ class Spec:
     model: dict[str, Any] = field(default_factory=dict)
     runtime: Runtime = Runtime()
     workers: int | None = None  # processes running cells at once; None: one per GPU, or up to 4 on the CPU
+    timeout: float = 1800.0  # seconds a job may run; the default is its preset's (PRESET_TIMEOUTS)
     metrics: MetricSettings = MetricSettings()
 
     def recipe_for(self, task: Task) -> Recipe:
@@ -75,6 +93,12 @@ class Spec:
     def hparams_for(self, method: MethodRef) -> dict[str, Any]:
         return method_overrides(self.hparams, method)
 
+    def method_arguments(self, method: MethodRef, task: Task) -> dict[str, Any]:
+        """The keyword arguments ``method`` is built with on ``task``: its ``dataset_overrides``,
+        the user's hyper-parameters, and REWEIGHT for a ``+rw`` variant."""
+        chosen = resolve_hparams(method.cls, task, self.hparams_for(method), method.name)
+        return {**chosen, **({"reweight": True} if method.reweight else {})}
+
 
 def method_overrides(hparams: dict[str, dict[str, Any]], method: MethodRef) -> dict[str, Any]:
     """User overrides for a method: those given for its base name, then for the exact name."""
@@ -82,14 +106,9 @@ def method_overrides(hparams: dict[str, dict[str, Any]], method: MethodRef) -> d
 
 
 def _replace(obj: Any, changes: dict[str, Any], what: str) -> Any:
-    names = {f.name for f in dataclasses.fields(obj)}
-    unknown = sorted(set(changes) - names)
-    if unknown:
-        raise BenchmarkError(f"unknown {what} setting {', '.join(unknown)}; known: {', '.join(sorted(names))}")
-    try:
-        return dataclasses.replace(obj, **changes)
-    except (TypeError, ValueError) as err:
-        raise BenchmarkError(f"bad {what} settings {changes}: {err}") from None
+    """``obj`` with ``changes`` (the config's ``what`` section); its ``__post_init__`` checks them."""
+    check_known([f.name for f in dataclasses.fields(obj)], changes, what)
+    return dataclasses.replace(obj, **changes)
 
 
 def read_config(path: str | Path | None) -> dict[str, Any]:
@@ -126,12 +145,16 @@ def _mapping(value: Any, what: str) -> dict:
     return value
 
 
+def _whole(value: Any) -> bool:
+    """An int (not a bool), or a string of digits (from the command line)."""
+    return type(value) is int or (isinstance(value, str) and value.strip().isdigit())
+
+
 def _seeds(value: Any) -> list[int]:
     seeds = _as_list(value, "seeds")
-    try:
-        out = [int(s) for s in seeds]
-    except (TypeError, ValueError):
-        raise BenchmarkError(f"seeds must be whole numbers, not {seeds!r}") from None
+    if not all(_whole(s) for s in seeds):
+        raise BenchmarkError(f"seeds must be whole numbers, not {seeds!r}")
+    out = [int(s) for s in seeds]
     if not out or any(s < 0 for s in out) or len(set(out)) != len(out):
         raise BenchmarkError(f"seeds must be distinct whole numbers >= 0, not {seeds!r}")
     return out
@@ -149,8 +172,17 @@ def with_golds(methods: list[MethodRef], tasks: list[Task], hparams: dict[str, d
     golds = [gold_method(rw) for rw in sorted(needed)]
     seen: dict[str, MethodRef] = {}
     for m in [*golds, *[m for m in methods if m.cls.is_gold], *methods]:
-        seen.setdefault(m.name, m)
+        _check_unique(seen.setdefault(m.name, m), m)
     return sorted(seen.values(), key=lambda m: not m.cls.is_gold)
+
+
+def _check_unique(kept: MethodRef, other: MethodRef) -> None:
+    """Two methods of one name are one method (loaded from one place), or a fault."""
+    if kept.source != other.source:
+        raise BenchmarkError(
+            f"two methods are named {kept.name!r}: {kept.given} ({kept.source}) and {other.given} ({other.source}); "
+            "give one a distinct `name` class attribute"
+        )
 
 
 def build_spec(config: dict[str, Any], **flags: Any) -> Spec:
@@ -167,10 +199,10 @@ def build_spec(config: dict[str, Any], **flags: Any) -> Spec:
     if not tasks:
         raise BenchmarkError("no tasks selected")
     tasks = list({t.id: t for t in tasks}.values())
-    hparams = {str(k): _mapping(v, f"hparams of {k}") for k, v in _mapping(merged.get("hparams"), "hparams").items()}
+    hparams = {str(k): _mapping(v, f"hparams.{k}") for k, v in _mapping(merged.get("hparams"), "hparams").items()}
     methods = with_golds(methods, tasks, hparams)
-    runtime = _replace(Runtime(), _mapping(merged.get("runtime"), "runtime"), "runtime")
-    return Spec(
+    _check_hparams(hparams, methods)
+    spec = Spec(
         methods=methods,
         tasks=tasks,
         seeds=_seeds(merged.get("seeds", list(DEFAULT_SEEDS))),
@@ -179,17 +211,50 @@ def build_spec(config: dict[str, Any], **flags: Any) -> Spec:
         hparams=hparams,
         recipe=_mapping(merged.get("recipe"), "recipe"),
         model=_mapping(merged.get("model"), "model"),
-        runtime=runtime,
+        runtime=_runtime(_mapping(merged.get("runtime"), "runtime")),
         workers=_workers(merged.get("workers")),
+        timeout=_timeout(merged.get("timeout"), merged.get("preset")),
         metrics=_metric_settings(_mapping(merged.get("metrics"), "metrics")),
+    )
+    for task in tasks:  # every task's recipe and model with the overrides: their __post_init__ checks them
+        spec.recipe_for(task), spec.model_for(task)
+    return spec
+
+
+def _check_hparams(hparams: dict[str, dict[str, Any]], methods: list[MethodRef]) -> None:
+    """Each entry of ``hparams`` names a method of the run or a registered one, and its values
+    fit that method's hyper-parameters."""
+    for name, values in hparams.items():
+        check_hparams(_hparams_class(name, methods), values, name)
+
+
+def _hparams_class(name: str, methods: list[MethodRef]) -> type[UnlearningMethod]:
+    """The class of the method that ``hparams.<name>`` is for: one of the run's (by its name or
+    base name), else a registered one (a config may hold settings for methods it does not run)."""
+    for m in methods:
+        if name in (m.name, m.base_name):
+            return m.cls
+    if name.removesuffix(REWEIGHT_SUFFIX) in method_names():
+        return load_method(name.removesuffix(REWEIGHT_SUFFIX)).cls
+    raise BenchmarkError(
+        f"hparams.{name}: no method {name!r} in this run or the registry; "
+        f"this run's methods: {', '.join(m.name for m in methods)}"
     )
 
 
+def _runtime(config: dict[str, Any]) -> Runtime:
+    """The runtime, with Lightning's verdict on its devices and precision for its accelerator."""
+    runtime = _replace(Runtime(), config, "runtime")
+    check_trainer(runtime, {}, "runtime")
+    return runtime
+
+
 def _metric_settings(config: dict[str, Any]) -> MetricSettings:
-    try:
-        return MetricSettings.from_config(config)
-    except TypeError as err:
-        raise BenchmarkError(f"bad metrics settings {config}: {err}") from None
+    attacks = _mapping(config.get("attacks"), "metrics.attacks")
+    rest = {k: v for k, v in config.items() if k != "attacks"}
+    check_settings(MetricSettings, rest, "metrics", METRIC_RULES)
+    check_settings(AttackSettings, attacks, "metrics.attacks", ATTACK_RULES)
+    return MetricSettings.from_config({**rest, "attacks": attacks})
 
 
 def dataset_settings(merged: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -201,11 +266,19 @@ def dataset_settings(merged: dict[str, Any]) -> dict[str, dict[str, Any]]:
         data = dict(_name_path(item) for item in data)
     for name, path in _mapping(data, "data").items():
         datasets.setdefault(str(name), {})["path"] = str(path)
+    for where, names in (("datasets", _mapping(merged.get("datasets"), "datasets")), ("data", data)):
+        _check_suites(names, where)
     preset = merged.get("preset")
     if preset:
         for suite in suite_names():
             datasets.setdefault(suite, {})["preset"] = str(preset)
     return datasets
+
+
+def _check_suites(names: dict[str, Any], where: str) -> None:
+    for name in names:
+        if str(name) not in suite_names():
+            raise BenchmarkError(f"{where}.{name}: no task suite {str(name)!r}; known: {', '.join(suite_names())}")
 
 
 def _name_path(item: str) -> tuple[str, str]:
@@ -218,10 +291,21 @@ def _name_path(item: str) -> tuple[str, str]:
 def _workers(value: Any) -> int | None:
     if value is None or value == "auto":
         return None
-    try:
-        workers = int(value)
-    except (TypeError, ValueError):
-        workers = 0
-    if workers < 1:
+    if not _whole(value) or int(value) < 1:
         raise BenchmarkError(f"workers must be a whole number >= 1 or 'auto', not {value!r}")
-    return workers
+    return int(value)
+
+
+PRESET_TIMEOUTS = {"quick": 1800.0, "paper": 48 * 3600.0}  # seconds per job: a CPU-sized cell, a paper-scale original
+
+
+def _timeout(value: Any, preset: Any) -> float:
+    if value is None:
+        return PRESET_TIMEOUTS.get(str(preset or "quick"), PRESET_TIMEOUTS["quick"])
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = 0.0
+    if not seconds > 0 or isinstance(value, bool):
+        raise BenchmarkError(f"timeout must be a number of seconds > 0, not {value!r}")
+    return seconds

@@ -1,0 +1,212 @@
+"""Fault injection: each test runs the real CLI in a subprocess on the tiny task and does to it
+what a hostile environment does (kills, preemption, corrupt files, broken plugins, a second
+run on the same directory); every fault must end in a named per-cell failure or a repair,
+with nothing finished lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import TINY
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGINS = ROOT / "tests" / "faulty_methods.py"
+TASK = "shapes/g2-r0.9-skew1.0"
+METHODS = ["original", "retrain", "finetune"]
+COST = ("seconds", "speedup", "memory")  # what may differ between two runs of the same cells
+
+
+def _config(directory: Path) -> Path:
+    path = directory / "tiny.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "tasks": [TASK], "workers": 1}))
+    return path
+
+
+def _command(directory: Path, *extra: str, methods: list[str] = METHODS) -> list[str]:
+    return [
+        sys.executable, "-m", "benchmark.cli", "run", "--config", str(_config(directory)),
+        "--out", str(directory / "runs"), "--leaderboard", str(directory / "leaderboard"),
+        "--methods", *methods, *extra,
+    ]  # fmt: skip
+
+
+def run(directory: Path, *extra: str, methods: list[str] = METHODS) -> subprocess.CompletedProcess:
+    return subprocess.run(_command(directory, *extra, methods=methods), cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def numbers(directory: Path) -> dict:
+    """The leaderboard's numbers, cost metrics aside, by (method, task)."""
+    board = json.loads((directory / "leaderboard" / "leaderboard.json").read_text())
+    return {
+        (e["method"], e["task"]): {k: v["values"] for k, v in e["metrics"].items() if not any(c in k for c in COST)}
+        for e in board["entries"]
+    }
+
+
+def no_traceback(result: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr
+
+
+def workers_of(pid: int) -> list[int]:
+    """Live processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> tuple[Path, float]:
+    """An uninterrupted run: its directory and how long it took."""
+    directory = tmp_path_factory.mktemp("reference")
+    started = time.monotonic()
+    result = run(directory)
+    assert result.returncode == 0, result.stderr
+    return directory, time.monotonic() - started
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sigkill_at_a_random_moment_then_resume_gives_the_same_leaderboard(tmp_path, reference, seed):
+    directory, duration = reference
+    process = subprocess.Popen(_command(tmp_path), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(random.Random(seed).uniform(2.0, duration * 0.9))
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 10
+    while workers_of(process.pid) and time.monotonic() < deadline:  # orphans exit on their own
+        time.sleep(0.5)
+    resumed = run(tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    no_traceback(resumed)
+    assert numbers(tmp_path) == numbers(directory)
+
+
+def test_sigterm_stops_every_process_and_keeps_finished_cells(tmp_path, reference):
+    _, duration = reference
+    process = subprocess.Popen(_command(tmp_path), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(duration * 0.6)
+    children = workers_of(process.pid)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err
+    assert "stopped by SIGTERM" in err and "Traceback" not in out + err
+    time.sleep(1)
+    assert children and not [c for c in children if Path(f"/proc/{c}").exists() and "Z" not in Path(f"/proc/{c}/stat").read_text().rsplit(")", 1)[1][:3]]
+    assert not list((tmp_path / "runs").rglob("*.lock"))
+    resumed = run(tmp_path)
+    assert resumed.returncode == 0 and "reused" in resumed.stdout
+
+
+def test_broken_plugins_fail_their_cells_and_the_rest_is_scored(tmp_path):
+    broken = [f"{PLUGINS}:{name}" for name in ("Diverges", "Raises", "Wraps", "Halves")]
+    result = run(tmp_path, methods=[*METHODS, *broken])
+    assert result.returncode == 1
+    no_traceback(result)
+    reasons = {line.split(":", 1)[1].split("·")[0].strip(): line for line in result.stderr.splitlines() if line.startswith("error:")}
+    assert set(reasons) == {"Diverges", "Raises", "Wraps", "Halves"}
+    assert "non-finite loss" in reasons["Diverges"]
+    assert "RuntimeError: a bug in the plugin's loss" in reasons["Raises"]
+    assert "replaced self.model with a Sequential" in reasons["Wraps"]
+    assert "torch.float16" in reasons["Halves"]
+    board = json.loads((tmp_path / "leaderboard" / "leaderboard.json").read_text())
+    assert {e["method"] for e in board["entries"]} == set(METHODS)
+    assert {f["method"] for f in board["failed"]} == {"Diverges", "Raises", "Wraps", "Halves"}
+    assert "Diverges" in (tmp_path / "leaderboard" / "leaderboard.md").read_text()
+
+
+def test_a_hung_cell_times_out_and_the_grid_goes_on(tmp_path):
+    result = run(tmp_path, "--timeout", "20", methods=[*METHODS, f"{PLUGINS}:Hangs"])
+    assert result.returncode == 1
+    no_traceback(result)
+    assert "Hangs · shapes/g2-r0.9-skew1.0 · seed 0: timed out after 20 s" in result.stderr
+    assert {e["method"] for e in json.loads((tmp_path / "leaderboard" / "leaderboard.json").read_text())["entries"]} == set(METHODS)
+
+
+def _corrupt(path: Path, how: str) -> None:
+    if how == "truncate":
+        path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 2)])
+    else:
+        path.write_bytes(os.urandom(path.stat().st_size))
+
+
+@pytest.mark.parametrize("how", ["truncate", "garbage"])
+def test_corrupt_files_are_named_moved_aside_and_rebuilt(tmp_path, reference, how):
+    directory, _ = reference
+    shutil.copytree(directory / "runs", tmp_path / "runs")
+    runs = tmp_path / "runs"
+    victims = {
+        "checkpoint": next(runs.glob("cache/models/original-*.pt")),
+        "result": next(runs.glob("results/**/finetune/seed-0.json")),
+        "predictions": next(runs.glob("results/**/retrain/seed-0.preds.npz")),
+        "dataset": next(runs.glob("cache/datasets/*/train.x.npy")),
+    }
+    for path in victims.values():
+        _corrupt(path, how)
+    # a method not run before needs the original and the dataset: both are rebuilt
+    result = run(tmp_path, methods=[*METHODS, "neggrad"])
+    assert result.returncode == 0, result.stderr
+    no_traceback(result)
+    for name, path in victims.items():
+        target = path if name != "dataset" else path.parent
+        assert f"{target}:" in result.stderr, (name, result.stderr)
+    assert len(list((runs / "quarantine").rglob("*"))) >= 4
+    expected = numbers(directory)
+    found = numbers(tmp_path)
+    assert {k: v for k, v in found.items() if k[0] != "neggrad"} == expected
+
+
+def test_two_runs_on_one_directory_split_the_work(tmp_path, reference):
+    directory, _ = reference
+    methods = [*METHODS, "neggrad", "random_label"]
+    first = subprocess.Popen(_command(tmp_path, methods=methods), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(_command(tmp_path, methods=methods), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    outputs = [p.communicate(timeout=600) for p in (first, second)]
+    assert (first.returncode, second.returncode) == (0, 0), [o[1] for o in outputs]
+    ran = [int(out.split(" cells run")[0].split()[-1]) for out, _ in outputs]
+    assert sum(ran) == len(methods), ran  # each cell computed once
+    board = json.loads((tmp_path / "leaderboard" / "leaderboard.json").read_text())
+    assert {e["method"] for e in board["entries"]} == set(methods)
+    assert {k: v for k, v in numbers(tmp_path).items() if k[0] in METHODS} == numbers(directory)
+
+
+def test_a_subset_run_keeps_the_full_leaderboard(tmp_path, reference):
+    directory, _ = reference
+    shutil.copytree(directory / "runs", tmp_path / "runs")
+    result = run(tmp_path, methods=["finetune"])
+    assert result.returncode == 0 and "0 cells run" in result.stdout
+    assert numbers(tmp_path) == numbers(directory)
+
+
+def test_cells_run_against_another_gold_are_refused(tmp_path, reference):
+    directory, _ = reference
+    shutil.copytree(directory / "runs", tmp_path / "runs")
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump({**TINY, "datasets": {"shapes": {**TINY["datasets"]["shapes"], "n_train": 300}}}))
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmark.cli", "run", "--config", str(changed), "--tasks", TASK, "--workers", "1",
+         "--out", str(tmp_path / "runs"), "--leaderboard", str(tmp_path / "leaderboard"), "--methods", "retrain"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "refused: finetune · shapes/g2-r0.9-skew1.0 · seed 0: its gold (retrain, seed 0)" in result.stderr
+    board = json.loads((tmp_path / "leaderboard" / "leaderboard.json").read_text())
+    assert {r["method"] for r in board["refused"]} == {"finetune", "original"}
+    assert {e["method"] for e in board["entries"]} == {"retrain"}
