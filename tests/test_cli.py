@@ -200,3 +200,42 @@ def test_console_script_and_help():
         assert done.returncode == 0 and "usage: unlearn-bench" in done.stdout
     done = subprocess.run([script, "run", "--methods", "nope"], capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.startswith("error: unknown method") and "Traceback" not in done.stderr
+
+
+def test_an_output_directory_that_cannot_be_written_is_named_before_any_work(cli, tiny_config):
+    Path("a-file").write_text("")
+    line = one_line_error(cli, "run", "--config", str(tiny_config), "--methods", "original", "--out", "a-file/runs")
+    assert "cannot write to the output directory a-file/runs" in line
+    line = one_line_error(cli, "run", "--config", str(tiny_config), "--methods", "original", "--leaderboard", "a-file/board")
+    assert "cannot write to the leaderboard directory a-file/board" in line
+    assert not Path("runs/cache/models").exists()
+
+
+def test_a_full_disk_is_named_before_any_work(cli, tiny_config, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 << 30, (10 << 30) - (5 << 20), 5 << 20))
+    line = one_line_error(cli, "run", "--config", str(tiny_config), "--methods", "original")
+    assert "only 5 MiB free on the disk of runs" in line
+
+
+def test_a_failure_while_saving_is_the_cells_failure(tmp_path, monkeypatch):
+    import errno
+
+    from benchmark.run.store import Store
+    from tests.helpers import cell, tiny_runner
+
+    runner = tiny_runner(tmp_path, ["original"])
+    real = Store.write
+
+    def full(self, path, writer):
+        if path.name.endswith(".preds.npz"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, path, writer)
+
+    monkeypatch.setattr(Store, "write", full)
+    outcome = runner.execute(cell(runner, "original"))
+    assert outcome.status == "failed" and outcome.error.startswith("disk full while saving")
+    assert outcome.record is not None and outcome.record.stage == "saving"
