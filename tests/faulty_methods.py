@@ -11,63 +11,51 @@ from torch.nn import functional as F
 from benchmark import UnlearningMethod
 
 
-class Diverges(UnlearningMethod):
-    """Its loss turns NaN on the first batch."""
-
+class _TrainsOnRetain(UnlearningMethod):
     def __init__(self, model, original, data, *, epochs: int = 1, **common):
         super().__init__(model, original, data, epochs=epochs, **common)
 
     def train_dataloader(self):
         return self.loader("retain")
+
+
+class _DoesNotTrain(UnlearningMethod):
+    reads_retain = False
+
+    def __init__(self, model, original, data, *, epochs: int = 0, **common):
+        super().__init__(model, original, data, epochs=epochs, **common)
+
+
+class Diverges(_TrainsOnRetain):
+    """Its loss turns NaN on the first batch."""
 
     def training_step(self, batch, batch_idx):
         return F.cross_entropy(self.model(batch.x), batch.y) * float("nan")
 
 
-class Raises(UnlearningMethod):
+class Raises(_TrainsOnRetain):
     """Raises inside its training step."""
-
-    def __init__(self, model, original, data, *, epochs: int = 1, **common):
-        super().__init__(model, original, data, epochs=epochs, **common)
-
-    def train_dataloader(self):
-        return self.loader("retain")
 
     def training_step(self, batch, batch_idx):
         raise RuntimeError("a bug in the plugin's loss")
 
 
-class Wraps(UnlearningMethod):
+class Wraps(_DoesNotTrain):
     """Replaces the model it was given with a wrapper around it."""
-
-    reads_retain = False
-
-    def __init__(self, model, original, data, *, epochs: int = 0, **common):
-        super().__init__(model, original, data, epochs=epochs, **common)
 
     def unlearn(self):
         self.model = torch.nn.Sequential(self.model)
 
 
-class Halves(UnlearningMethod):
+class Halves(_DoesNotTrain):
     """Leaves the model in half precision."""
-
-    reads_retain = False
-
-    def __init__(self, model, original, data, *, epochs: int = 0, **common):
-        super().__init__(model, original, data, epochs=epochs, **common)
 
     def unlearn(self):
         self.model.half()
 
 
-class Hangs(UnlearningMethod):
+class Hangs(_DoesNotTrain):
     """Never finishes (for the timeout)."""
-
-    reads_retain = False
-
-    def __init__(self, model, original, data, *, epochs: int = 0, **common):
-        super().__init__(model, original, data, epochs=epochs, **common)
 
     def unlearn(self):
         time.sleep(3600)

@@ -239,3 +239,16 @@ def test_a_failure_while_saving_is_the_cells_failure(tmp_path, monkeypatch):
     outcome = runner.execute(cell(runner, "original"))
     assert outcome.status == "failed" and outcome.error.startswith("disk full while saving")
     assert outcome.record is not None and outcome.record.stage == "saving"
+
+
+def test_a_cells_key_follows_the_plugins_source_and_the_resolved_runtime(tmp_path, plugin):
+    from tests.helpers import cell, tiny_runner
+
+    def key(**config) -> str:
+        runner = tiny_runner(tmp_path, [f"{plugin}:SmoothFinetune"], **config)
+        return runner.cell_key(cell(runner, "SmoothFinetune"))
+
+    before = key()
+    assert key(runtime={"precision": "32-true", "accelerator": "cpu"}) == before  # 'auto' on the CPU is this
+    plugin.write_text(plugin.read_text().replace("label_smoothing=self", "label_smoothing=0.0 + self"))
+    assert key() != before  # an edited loss is a new cell
