@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchmark.metrics import catalog
 from benchmark.metrics.groups import compute_metrics
 from benchmark.metrics.mutual_info import original_mi_from, original_mi_metrics
 from benchmark.metrics.predictions import Predictions
@@ -27,13 +28,18 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
+RECOMPUTABLE = ("predictions", "original")  # the catalog's sources that need no model
+
+
 def rescore_record(record: CellRecord, predictions: Predictions, store: Store) -> list[str]:
-    """Recompute ``record``'s metrics from ``predictions`` in place; the names whose value changed."""
+    """Recompute ``record``'s metrics of the catalog's recomputable sources in place (those of the
+    predictions file, and the original's MI from its stored features); the names whose value changed."""
     metrics, details = compute_metrics(predictions)
     features = store.original_features(record.original_key)
     if store.read(features, lambda p: True):
         metrics.update(original_mi_metrics(original_mi_from(features, predictions.num_groups)))
-    changed = [k for k, v in metrics.items() if not _same(record.metrics.get(k, math.nan), v)]
+    stored = [k for source in RECOMPUTABLE for k in catalog.select(record.metrics, source)]
+    changed = [k for k in dict.fromkeys([*stored, *metrics]) if not _same(record.metrics.get(k, math.nan), metrics.get(k, math.nan))]
     record.metrics = {**record.metrics, **metrics}
     record.details = {**record.details, **details}
     return changed
