@@ -37,8 +37,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmark import BenchmarkError, DatasetWriter, is_hub_copy, ModelSpec, open_hub, PresetSource, Recipe, Report, Task
-from tasks.common import LocalCopy, explained, miu_grid, seeded_split
+from benchmark import BenchmarkError, DatasetWriter, ModelSpec, open_hub, PresetSource, Recipe, Report, Task
+from tasks.common import holds, Layout, LocalCopy, miu_grid, seeded_split
 
 COLUMNS = (
     "age", "workclass", "fnlwgt", "education", "education-num", "marital-status", "occupation",
@@ -149,35 +149,28 @@ class AdultSource(LocalCopy, PresetSource):
     def identity(self) -> dict[str, Any]:
         return {"version": self.version, "from": self.where(), "features": NUM_FEATURES}
 
-    # -- reading -------------------------------------------------------------------
-    def _distributed(self) -> dict[str, Table]:
-        """The splits as distributed: UCI {'train': adult.data, 'test': adult.test}; the Hub {'train'}."""
-        root = self.root()
-        if root is not None and root.is_dir() and not is_hub_copy(root):
-            if (root / "adult.csv").is_file():
-                return {HUB_SPLIT: self._parse(_read_csv(root / "adult.csv", self.layouts), str(root / "adult.csv"))}
-            if (root / "adult.data").is_file() or (root / "adult.test").is_file():
-                return self._from_uci(root)
-        if root is None or is_hub_copy(root):
-            return {HUB_SPLIT: self._from_hub(root)}
-        raise BenchmarkError(f"{self.name}: {root} is not a copy of the dataset; expected {self.layouts}")
+    # -- reading: the splits as distributed, UCI {'train': adult.data, 'test': adult.test}, the Hub {'train'}
+    def readers(self) -> tuple[Layout, ...]:
+        return (
+            self.hub_copy(),
+            Layout(holds("adult.csv"), self._from_clone),
+            Layout(holds("adult.data", "adult.test"), self._from_uci),
+        )
+
+    def from_hub(self, root: Path | None) -> dict[str, Table]:
+        frame = open_hub(self.hub_id, root, [HUB_SPLIT])[HUB_SPLIT].to_pandas()
+        return {HUB_SPLIT: self._parse(frame, f"{root or self.hub_id} ({HUB_SPLIT})")}
+
+    def _from_clone(self, root: Path) -> dict[str, Table]:
+        return {HUB_SPLIT: self._parse(_read_csv(root / "adult.csv"), str(root / "adult.csv"))}
 
     def _from_uci(self, root: Path) -> dict[str, Table]:
         out = {}
         for split, file in (("train", "adult.data"), ("test", "adult.test")):
             if not (root / file).is_file():
-                raise BenchmarkError(f"{self.name}: {root / file} is missing; expected {self.layouts}")
-            out[split] = self._parse(_read_uci(root / file, self.layouts), str(root / file))
+                raise BenchmarkError(f"{self.name}: {root / file} is missing")
+            out[split] = self._parse(_read_uci(root / file), str(root / file))
         return out
-
-    def _from_hub(self, root: Path | None) -> Table:
-        try:
-            frame = open_hub(self.hub_id, root, [HUB_SPLIT])[HUB_SPLIT].to_pandas()
-        except BenchmarkError as err:
-            raise explained(err, self.layouts) from None
-        except Exception as err:  # an unreadable parquet or arrow file
-            raise BenchmarkError(f"{self.name}: cannot read {root}: {type(err).__name__}: {err}; expected {self.layouts}") from None
-        return self._parse(frame, f"{root or self.hub_id} ({HUB_SPLIT})")
 
     def _parse(self, frame: Any, where: str) -> Table:
         """Check and convert one split's columns (UCI or Hub names)."""
@@ -186,35 +179,29 @@ class AdultSource(LocalCopy, PresetSource):
         frame = frame.rename(columns={c: str(c).strip().replace(".", "-") for c in frame.columns})
         missing = [c for c in COLUMNS if c not in frame.columns]
         if missing:
-            raise BenchmarkError(f"{where}: column(s) {missing} missing; found {list(frame.columns)}; expected {self.layouts}")
+            raise BenchmarkError(f"{where}: column(s) {missing} missing; found {list(frame.columns)}")
         numeric = np.empty((len(frame), len(NUMERIC)))
         for j, name in enumerate(NUMERIC):
             values = pd.to_numeric(frame[name], errors="coerce")
             if values.isna().any():
                 bad = frame[name][values.isna()].iloc[0]
-                raise BenchmarkError(f"{where}: column {name} holds {bad!r}, not a number; expected {self.layouts}")
+                raise BenchmarkError(f"{where}: column {name} holds {bad!r}, not a number")
             numeric[:, j] = values.to_numpy(dtype=np.float64)
         categories = np.empty((len(frame), len(VOCABULARIES)), dtype=np.int64)
         for j, (name, vocab) in enumerate(VOCABULARIES.items()):
-            categories[:, j] = _codes(frame[name], {MISSING: -1, **{v: i for i, v in enumerate(vocab)}}, name, where, self.layouts)
+            categories[:, j] = _codes(frame[name], {MISSING: -1, **{v: i for i, v in enumerate(vocab)}}, name, where)
         income = frame["income"].astype(str).str.strip().str.rstrip(".")  # adult.test: '<=50K.'
-        y = _codes(income, INCOME, "income", where, self.layouts)
-        a = _codes(frame["sex"], SEX, "sex", where, self.layouts)
+        y = _codes(income, INCOME, "income", where)
+        a = _codes(frame["sex"], SEX, "sex", where)
         return Table(numeric, categories, y, a)
 
     def splits(self) -> dict[str, Table]:
         """TRAIN, VAL and TEST as this benchmark uses them (see the module's docstring)."""
-        dist = self._distributed()
+        dist = self.read()
         if "test" in dist:  # UCI
             val, train = seeded_split(len(dist["train"]), VAL_SHARE, seed=0)
             return {"train": dist["train"].take(train), "val": dist["train"].take(val), "test": dist["test"]}
         return {split: dist[HUB_SPLIT].take(rows) for split, rows in hub_splits(len(dist[HUB_SPLIT])).items()}
-
-    def distributed(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        return {s: (t.y, t.a) for s, t in self._distributed().items()}
-
-    def label_table(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        return self.distributed()
 
     # -- writing -------------------------------------------------------------------
     def write(self, out: DatasetWriter, report: Report = lambda what, done, total: None) -> None:
@@ -234,41 +221,41 @@ class AdultSource(LocalCopy, PresetSource):
         )
 
 
-def _codes(values: Any, codes: dict[str, int], name: str, where: str, layouts: str) -> np.ndarray:
+def _codes(values: Any, codes: dict[str, int], name: str, where: str) -> np.ndarray:
     """Integer codes of a column of strings (stripped); an unknown value is an error naming it."""
     text = values.astype(str).str.strip()
     mapped = text.map(codes)
     if mapped.isna().any():
         unknown = sorted(set(text[mapped.isna()]))[:5]
-        raise BenchmarkError(f"{where}: column {name} has unknown value(s) {unknown}; known: {sorted(codes)}; expected {layouts}")
+        raise BenchmarkError(f"{where}: column {name} has unknown value(s) {unknown}; known: {sorted(codes)}")
     return mapped.to_numpy(dtype=np.int64)
 
 
-def _read_uci(file: Path, layouts: str) -> Any:
+def _read_uci(file: Path) -> Any:
     """adult.data or adult.test: 15 comma-separated columns, no header ('|' lines skipped)."""
     import pandas as pd
 
     try:
         frame = pd.read_csv(file, header=None, skipinitialspace=True, comment="|", dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
-        raise BenchmarkError(f"{file} is malformed ({type(err).__name__}: {err}); expected {layouts}") from None
+        raise BenchmarkError(f"{file} is malformed ({type(err).__name__}: {err})") from None
     if frame.shape[1] != len(COLUMNS):
-        raise BenchmarkError(f"{file} is malformed: {frame.shape[1]} columns, not {len(COLUMNS)}; expected {layouts}")
+        raise BenchmarkError(f"{file} is malformed: {frame.shape[1]} columns, not {len(COLUMNS)}")
     empty = (frame == "").any(axis=1)
     if empty.any():
-        raise BenchmarkError(f"{file} is malformed: row {int(np.flatnonzero(empty)[0]) + 1} has an empty field; expected {layouts}")
+        raise BenchmarkError(f"{file} is malformed: row {int(np.flatnonzero(empty)[0]) + 1} has an empty field")
     frame.columns = list(COLUMNS)
     return frame
 
 
-def _read_csv(file: Path, layouts: str) -> Any:
+def _read_csv(file: Path) -> Any:
     """The Hub repository's adult.csv (a header line, Hub column names)."""
     import pandas as pd
 
     try:
         return pd.read_csv(file, skipinitialspace=True, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
-        raise BenchmarkError(f"{file} is malformed ({type(err).__name__}: {err}); expected {layouts}") from None
+        raise BenchmarkError(f"{file} is malformed ({type(err).__name__}: {err})") from None
 
 
 def tasks(**settings: Any) -> list[Task]:

@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmark import BenchmarkError, column, existing_files, is_hub_copy, labels, ModelSpec, open_hub, Recipe, Task
-from tasks.common import ImageSource, Records, explained, miu_grid
+from benchmark import BenchmarkError, column, existing_files, labels, ModelSpec, open_hub, Recipe, Task
+from tasks.common import holds, ImageSource, Layout, Records, miu_grid
 
 #: the 40 attributes, in the order of list_attr_celeba.txt (the Hub's bool columns)
 ATTRIBUTES = (
@@ -82,26 +82,13 @@ class CelebASource(ImageSource):
         ),
     }
 
-    def records(self) -> dict[str, Records]:
-        try:
-            root = self.root()
-            if root is not None and _looks_like_release(root):
-                return self._from_release(root)
-            if root is None or is_hub_copy(root):
-                return self._from_hub(root)
-            raise self.not_a_copy(root)
-        except BenchmarkError as err:
-            raise explained(err, self.layouts) from None
+    def readers(self) -> tuple[Layout, ...]:
+        return Layout(holds(ATTR_FILE, PARTITION_FILE, IMAGE_DIR), self._from_release), self.hub_copy()
 
     # --- the Hub (or a local copy of it) -------------------------------------------------
 
-    def _from_hub(self, root: Path | None) -> dict[str, Records]:
-        try:
-            data = open_hub(self.hub_id, root, list(HUB_SPLITS.values()), config=HUB_CONFIG, image_column="image")
-        except BenchmarkError:
-            raise
-        except Exception as err:  # a damaged local copy: arrow/parquet errors
-            raise BenchmarkError(f"{self.name}: cannot read the Hub copy at {root} ({type(err).__name__}: {err})") from None
+    def from_hub(self, root: Path | None) -> dict[str, Records]:
+        data = open_hub(self.hub_id, root, list(HUB_SPLITS.values()), config=HUB_CONFIG, image_column="image")
         out = {}
         for split, hub_split in HUB_SPLITS.items():
             d = data[hub_split]
@@ -140,10 +127,6 @@ class CelebASource(ImageSource):
                 raise BenchmarkError(f"{root / PARTITION_FILE}: split {split} (code {code}) has no rows")
             out[split] = Records(existing_files(images, [names[i] for i in rows]), y[rows], a[rows])
         return out
-
-
-def _looks_like_release(root: Path) -> bool:
-    return any((root / f).exists() for f in (ATTR_FILE, PARTITION_FILE, IMAGE_DIR))
 
 
 def _read_attributes(file: Path) -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -26,8 +26,8 @@ from typing import Any, Iterator
 import numpy as np
 from PIL import Image
 
-from benchmark import BenchmarkError, column, is_hub_copy, ModelSpec, open_hub, Recipe, Report, Task
-from tasks.common import ImageSource, Records, explained, miu_grid, seeded_split
+from benchmark import BenchmarkError, column, ModelSpec, open_hub, Recipe, Report, Task
+from tasks.common import ImageSource, Layout, Records, miu_grid, seeded_split
 
 HUB_SPLITS = ("train", "test")
 RELEASE_DIR = "cifar-10-batches-py"
@@ -80,43 +80,32 @@ class CIFAR10Source(ImageSource):
     }
 
     # -- reading -------------------------------------------------------------------
-    def distributed(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Labels of train (50,000) and test (10,000) as distributed."""
-        return {s: (r.y, r.a) for s, r in self._as_distributed(images=False).items()}
-
     def records(self) -> dict[str, Records]:
-        dist = self._as_distributed(images=True)
-        val, train = seeded_split(len(dist["train"].y), VAL_SHARE, seed=0)
-        return {"train": _take(dist["train"], train), "val": _take(dist["train"], val), "test": dist["test"]}
+        dist = self.read()
+        full = dist["train"]
+        if not isinstance(full.images, np.ndarray):  # the Hub's lazy column: read it once
+            full = Records(full.images[:], full.y, full.a)
+        val, train = seeded_split(len(full.y), VAL_SHARE, seed=0)
+        return {"train": _take(full, train), "val": _take(full, val), "test": dist["test"]}
 
-    def _as_distributed(self, images: bool) -> dict[str, Records]:
-        root = self.root()
-        if root is None or is_hub_copy(root):
-            return self._from_hub(root, images)
-        release = _release_dir(root)
-        if release is not None:
-            return self._from_release(release)
-        raise self.not_a_copy(root)
+    def readers(self) -> tuple[Layout, ...]:
+        return self.hub_copy(), Layout(lambda root: _release_dir(root) is not None, self._from_release)
 
-    def _from_hub(self, root: Path | None, images: bool) -> dict[str, Records]:
-        try:
-            data = open_hub(self.hub_id, root, list(HUB_SPLITS), image_column="img")
-            out = {}
-            for split in HUB_SPLITS:
-                d, where = data[split], f"{self.name} {split}"
-                y = self._labels(column(d, "label", where)[:], where)
-                img = column(d, "img", where)  # checked even when only the labels are read
-                out[split] = Records(img[:] if images else [], y, np.zeros(len(y), dtype=np.int64))
-            return out
-        except BenchmarkError as err:
-            raise explained(err, self.layouts) from None
-        except Exception as err:  # an unreadable parquet or arrow file
-            raise BenchmarkError(f"{self.name}: cannot read {root}: {type(err).__name__}: {err}; expected {self.layouts}") from None
+    def from_hub(self, root: Path | None) -> dict[str, Records]:
+        """Train (50,000) and test (10,000); the images stay unread."""
+        data = open_hub(self.hub_id, root, list(HUB_SPLITS), image_column="img")
+        out = {}
+        for split in HUB_SPLITS:
+            d, where = data[split], f"{self.name} {split}"
+            y = self._labels(column(d, "label", where)[:], where)
+            out[split] = Records(column(d, "img", where), y, np.zeros(len(y), dtype=np.int64))
+        return out
 
-    def _from_release(self, folder: Path) -> dict[str, Records]:
+    def _from_release(self, root: Path) -> dict[str, Records]:
+        folder = _release_dir(root)
         missing = [n for n in (*TRAIN_BATCHES, TEST_BATCH) if not (folder / n).is_file()]
         if missing:
-            raise BenchmarkError(f"{self.name}: {folder} lacks {', '.join(missing)}; expected {self.layouts}")
+            raise BenchmarkError(f"{self.name}: {folder} lacks {', '.join(missing)}")
         parts = [self._batch(folder / n) for n in TRAIN_BATCHES]
         test_x, test_y = self._batch(folder / TEST_BATCH)
         train_x = np.concatenate([x for x, _ in parts])
@@ -138,18 +127,18 @@ class CIFAR10Source(ImageSource):
         except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
             raise BenchmarkError(
                 f"{file} is malformed ({type(err).__name__}: {err}); expected a pickled dict with b'data' "
-                f"uint8 [N, 3072] and b'labels' ({self.layouts})"
+                "uint8 [N, 3072] and b'labels'"
             ) from None
         return data.reshape(-1, 3, SIDE, SIDE), self._labels(labels, str(file))
 
     def _labels(self, values: Any, where: str) -> np.ndarray:
         y = np.asarray(values)
         if y.size and not np.issubdtype(y.dtype, np.integer):
-            raise BenchmarkError(f"{where}: labels must be class ids 0..9, got {y.dtype}; expected {self.layouts}")
+            raise BenchmarkError(f"{where}: labels must be class ids 0..9, got {y.dtype}")
         y = y.astype(np.int64).reshape(-1)
         bad = np.unique(y[(y < 0) | (y >= self.num_classes)])
         if bad.size:
-            raise BenchmarkError(f"{where}: unknown label values {bad[:10].tolist()} (classes are 0..9); expected {self.layouts}")
+            raise BenchmarkError(f"{where}: unknown label values {bad[:10].tolist()} (classes are 0..9)")
         return y
 
     # -- writing -------------------------------------------------------------------

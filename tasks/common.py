@@ -1,17 +1,18 @@
-"""What the built-in real datasets share: image sources that decode once into the cache,
-and the MIU task grid."""
+"""What the built-in real datasets share: one dispatch on what a local copy is (``LocalCopy``),
+image sources that decode once into the cache, and the MIU task grid."""
 
 from __future__ import annotations
 
 import math
+import re
 from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Sequence
+from typing import Any, Callable, ClassVar, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
-from benchmark import BenchmarkError, DatasetWriter, decode_into, decoding_pool, PresetSource, Report, Task
+from benchmark import BenchmarkError, DatasetWriter, decode_into, decoding_pool, is_hub_copy, PresetSource, Report, Task
 
 SPLITS = ("train", "val", "test")
 
@@ -27,17 +28,72 @@ class Records:
 
 
 def explained(err: BenchmarkError, layouts: str) -> BenchmarkError:
-    """The error, with the expected layouts named if it does not name them already."""
-    text = str(err)
-    return err if layouts in text else BenchmarkError(f"{text}; expected {layouts}")
+    """The error on one line, with the expected layouts named if it does not name them already."""
+    text = re.sub(r"\s*\n\s*", " ", str(err)).strip()  # third-party messages may span lines
+    return BenchmarkError(text if layouts in text else f"{text}; expected {layouts}")
+
+
+def holds(*names: str) -> Callable[[Path], bool]:
+    """A probe: does the folder hold any of ``names``?"""
+    return lambda root: any((root / name).exists() for name in names)
+
+
+class Layout(NamedTuple):
+    """One way a local copy can be laid out: ``probe(root)`` recognises it, ``read(root)`` reads
+    its splits as distributed."""
+
+    probe: Callable[[Path], bool]
+    read: Callable[[Path], dict[str, Any]]
 
 
 class LocalCopy:
-    """A source read from ``path`` (a local copy) or, when it is None, from the Hub."""
+    """A source read from ``path`` (a local copy in one of its ``layouts``) or, when it is None,
+    from the Hub. Subclasses read the Hub (``from_hub``) and list their local layouts
+    (``readers``); ``read`` picks the layout, so every source fails the same way."""
 
     path: str | None = None
     name: str
     layouts: str
+    hub_id: ClassVar[str]
+
+    @abstractmethod
+    def from_hub(self, root: Path | None) -> dict[str, Any]:
+        """The splits as distributed, from the Hub (``root`` None) or a local copy of it."""
+
+    @abstractmethod
+    def readers(self) -> tuple[Layout, ...]:
+        """The local layouts, in order of preference (``hub_copy`` among them)."""
+
+    def hub_copy(self) -> Layout:
+        """A local copy of the Hub dataset, read like the Hub."""
+        return Layout(is_hub_copy, self.read_hub)
+
+    def read(self) -> dict[str, Any]:
+        """The splits as distributed ({split: rows with ``y`` and ``a``}), read by the first
+        layout that recognises the copy; every error names the expected layouts."""
+        try:
+            root = self.root()
+            if root is None:
+                return self.read_hub(None)
+            layout = next((layout for layout in self.readers() if layout.probe(root)), None)
+            if layout is None:
+                raise BenchmarkError(f"{self.name}: {root} is not a copy of the dataset")
+            return layout.read(root)
+        except BenchmarkError as err:
+            raise explained(err, self.layouts) from None
+
+    def read_hub(self, root: Path | None) -> dict[str, Any]:
+        """``from_hub``, with the arrow and parquet errors of a damaged copy as a BenchmarkError."""
+        try:
+            return self.from_hub(root)
+        except BenchmarkError:
+            raise
+        except Exception as err:  # arrow/parquet errors
+            raise BenchmarkError(f"{self.name}: cannot read {root or self.hub_id} ({type(err).__name__}: {err})") from None
+
+    def label_table(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """{split as distributed: (y, a)}."""
+        return {split: (rows.y, rows.a) for split, rows in self.read().items()}
 
     def root(self) -> Path | None:
         """The local copy, checked to exist (None: the Hub)."""
@@ -45,7 +101,7 @@ class LocalCopy:
             return None
         root = Path(self.path).expanduser()
         if not root.exists():
-            raise BenchmarkError(f"{self.name}: {root} does not exist; expected {self.layouts}")
+            raise BenchmarkError(f"{self.name}: {root} does not exist")
         return root
 
     def where(self) -> str:
@@ -59,7 +115,6 @@ class ImageSource(LocalCopy, PresetSource):
     the preset's resolution (the shorter side resized to size x ``resize_ratio``, centre crop)."""
 
     path: str | None = None
-    hub_id: ClassVar[str]
     num_classes: ClassVar[int]
     num_attributes: ClassVar[int]
     class_names: ClassVar[tuple[str, ...]] = ()
@@ -67,16 +122,9 @@ class ImageSource(LocalCopy, PresetSource):
     resize_ratio: ClassVar[float] = 256 / 224
     version: ClassVar[int] = 1
 
-    @abstractmethod
     def records(self) -> dict[str, Records]:
-        """TRAIN, VAL and TEST as this benchmark uses them."""
-
-    def distributed(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Labels of the splits as the dataset is distributed (default: the benchmark's)."""
-        return {s: (r.y, r.a) for s, r in self.records().items()}
-
-    def label_table(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        return self.distributed()
+        """TRAIN, VAL and TEST as this benchmark uses them (default: as distributed)."""
+        return self.read()
 
     def identity(self) -> dict[str, Any]:
         return {"version": self.version, "from": self.where(), "size": self.model.image_size, "resize": self.resize()}
@@ -86,8 +134,9 @@ class ImageSource(LocalCopy, PresetSource):
 
     def write(self, out: DatasetWriter, report: Report) -> None:
         size = self.model.image_size
+        records = self.records()  # a copy that cannot be read fails before the pool starts
         with decoding_pool() as pool:
-            for split, rec in self.records().items():
+            for split, rec in records.items():
                 images = out.allocate(split, len(rec.y), (3, size, size))
                 self.fill(images, rec.images, f"decoding {self.name} {split}", report, pool)
                 out.labels(split, rec.y, rec.a)
@@ -105,9 +154,6 @@ class ImageSource(LocalCopy, PresetSource):
             decode_into(out, images, size=self.model.image_size, resize=self.resize(), report=report, what=what, pool=pool)
         except (OSError, ValueError) as err:  # PIL: bytes that are no image
             raise BenchmarkError(f"{what}: an image does not decode ({type(err).__name__}: {err})") from None
-
-    def not_a_copy(self, root: Path) -> BenchmarkError:
-        return BenchmarkError(f"{self.name}: {root} is not a copy of the dataset; expected {self.layouts}")
 
 
 def miu_grid(source: PresetSource, forget_group: int, fractions: Sequence[float] = (0.1, 0.5, 0.9)) -> list[Task]:

@@ -35,8 +35,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from benchmark import BenchmarkError, existing_files, is_hub_copy, labels, ModelSpec, open_hub, Recipe, Task
-from tasks.common import ImageSource, Records, explained, miu_grid, seeded_split
+from benchmark import BenchmarkError, existing_files, labels, ModelSpec, open_hub, Recipe, Task
+from tasks.common import holds, ImageSource, Layout, Records, miu_grid, seeded_split
 
 AGES = ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "more than 70")
 RACES = ("East Asian", "Indian", "Black", "White", "Middle Eastern", "Latino_Hispanic", "Southeast Asian")
@@ -93,7 +93,7 @@ class FairFaceSource(ImageSource):
         return {**super().identity(), "config": self.config, "train_share": TRAIN_SHARE, "split_seed": SPLIT_SEED}
 
     def records(self) -> dict[str, Records]:
-        dist = self._distributed()
+        dist = self.read()
         train, val = seeded_split(len(dist["train"].y), TRAIN_SHARE, SPLIT_SEED)
         full = dist["train"]
         return {
@@ -102,24 +102,12 @@ class FairFaceSource(ImageSource):
             "test": Records(_take(dist["validation"].images, None), dist["validation"].y, dist["validation"].a),
         }
 
-    def distributed(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        return {s: (r.y, r.a) for s, r in self._distributed().items()}
-
-    def _distributed(self) -> dict[str, Records]:
-        """FairFace's train and validation splits (images: a Hub dataset or file paths)."""
-        try:
-            root = self.root()
-            if root is not None and any((root / f).exists() for f in RELEASE_FILES.values()):
-                return self._from_release(root)
-            if root is None or is_hub_copy(root):
-                return self._from_hub(root)
-            raise self.not_a_copy(root)
-        except BenchmarkError as err:
-            raise explained(err, self.layouts) from None
+    def readers(self) -> tuple[Layout, ...]:
+        return Layout(holds(*RELEASE_FILES.values()), self._from_release), self.hub_copy()
 
     # --- the Hub (or a local copy of it) -------------------------------------------------
 
-    def _from_hub(self, root: Path | None) -> dict[str, Records]:
+    def from_hub(self, root: Path | None) -> dict[str, Records]:
         if root is not None:
             if (root / self.config).is_dir():
                 root = root / self.config
@@ -127,12 +115,7 @@ class FairFaceSource(ImageSource):
                 others = [c for c in CONFIGS if (root / c).is_dir()]
                 if others:
                     raise BenchmarkError(f"{self.name}: {root} holds the config(s) {others}, not {self.config!r} (set the config)")
-        try:
-            data = open_hub(self.hub_id, root, list(RELEASE_FILES), config=self.config, image_column="image")
-        except BenchmarkError:
-            raise
-        except Exception as err:  # a damaged local copy: arrow/parquet errors
-            raise BenchmarkError(f"{self.name}: cannot read the Hub copy at {root} ({type(err).__name__}: {err})") from None
+        data = open_hub(self.hub_id, root, list(RELEASE_FILES), config=self.config, image_column="image")
         out = {}
         for split, d in data.items():
             where = f"{self.name} {split}"

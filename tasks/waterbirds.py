@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmark import BenchmarkError, column, existing_files, is_hub_copy, ModelSpec, open_hub, Recipe, Task
-from tasks.common import ImageSource, Records, miu_grid
+from benchmark import BenchmarkError, column, existing_files, ModelSpec, open_hub, Recipe, Task
+from tasks.common import holds, ImageSource, Layout, Records, miu_grid
 
 SPLIT_CODES = {0: "train", 1: "val", 2: "test"}
 HUB_SPLITS = {"train": "train", "val": "validation", "test": "test"}
@@ -48,15 +48,10 @@ class WaterbirdsSource(ImageSource):
         ),
     }
 
-    def records(self) -> dict[str, Records]:
-        root = self.root()
-        if root is None or is_hub_copy(root):
-            return self._from_hub(root)
-        if (root / "metadata.csv").is_file():
-            return self._from_release(root)
-        raise self.not_a_copy(root)
+    def readers(self) -> tuple[Layout, ...]:
+        return self.hub_copy(), Layout(holds("metadata.csv"), self._from_release)
 
-    def _from_hub(self, root: Path | None) -> dict[str, Records]:
+    def from_hub(self, root: Path | None) -> dict[str, Records]:
         data = open_hub(self.hub_id, root, list(HUB_SPLITS.values()), image_column="image")
         out = {}
         for split, hub_split in HUB_SPLITS.items():
@@ -72,7 +67,7 @@ class WaterbirdsSource(ImageSource):
             meta = pd.read_csv(root / "metadata.csv")
             meta = meta[["img_filename", "y", "split", "place"]]
         except (KeyError, ValueError, pd.errors.ParserError) as err:
-            raise BenchmarkError(f"{root / 'metadata.csv'} is malformed ({err}); expected {self.layouts}") from None
+            raise BenchmarkError(f"{root / 'metadata.csv'} is malformed ({err})") from None
         out = {}
         for code, split in SPLIT_CODES.items():
             rows = meta[meta["split"] == code]
