@@ -14,6 +14,7 @@ from benchmark.run.store import atomic_path
 from benchmark.errors import BenchmarkError
 
 SCHEMA_VERSION = 3  # 2: a Stat carries its per-seed values; 3: failed and refused cells
+READABLE = (2, 3)  # a schema-2 file reads as a schema-3 one with no failed or refused cells (it recorded none)
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def validate(data: dict[str, Any]) -> None:
     need(isinstance(data, dict), "top level is not an object")
     version = data.get("schema_version")
     hint = " (an older file: rebuild it with `unlearn-bench leaderboard`)" if isinstance(version, int) and version < SCHEMA_VERSION else ""
-    need(version == SCHEMA_VERSION, f"schema_version is {version!r}{hint}")
+    need(version in READABLE, f"schema_version is {version!r}{hint}")
     for key in ("ranking", "tasks", "entries"):
         need(key in data, f"missing {key!r}")
     task_ids = set()
