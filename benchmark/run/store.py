@@ -30,6 +30,8 @@ from typing import Callable, Iterator, TypeVar
 
 from rich.console import Console
 
+from benchmark.errors import BenchmarkError
+
 T = TypeVar("T")
 DIGEST = ".sha256"
 MANIFEST = "manifest.json"
@@ -225,8 +227,6 @@ MIN_FREE_BYTES = 1 << 30  # what a run needs free before it starts: models, pred
 
 def check_writable(directory: Path, what: str) -> None:
     """Raise BenchmarkError naming ``directory`` unless a file can be written in it."""
-    from benchmark.errors import BenchmarkError
-
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with atomic_path(directory / ".write-check") as tmp:
@@ -238,8 +238,6 @@ def check_writable(directory: Path, what: str) -> None:
 
 def check_free_space(directory: Path, need: int = MIN_FREE_BYTES) -> None:
     """Raise BenchmarkError when the disk of ``directory`` has less than ``need`` bytes free."""
-    from benchmark.errors import BenchmarkError
-
     free = shutil.disk_usage(directory).free
     if free < need:
         raise BenchmarkError(f"only {free / 2**20:.0f} MiB free on the disk of {directory}; a run needs at least {need / 2**20:.0f} MiB")
