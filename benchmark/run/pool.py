@@ -161,11 +161,14 @@ class Pool:
         queue, waiting = deque(jobs), deque()
         while queue or waiting or any(w.job for w in self.workers):
             self.claims.heartbeat()
-            for worker in self.workers:
+            for index, worker in enumerate(self.workers):
                 if worker.job is None:
                     job = self._next(queue, waiting, finish)
                     if job is None:
                         break
+                    if not worker.process.is_alive():  # died while idle (killed from outside)
+                        worker.stop()
+                        self.workers[index] = worker = self._start(index)
                     worker.send(job)
             self._collect(finish)
 
