@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmark.run.record import json_safe
 from benchmark.run.store import atomic_path
 from benchmark.errors import BenchmarkError
 
@@ -66,7 +67,7 @@ class Leaderboard:
         return [e for e in self.entries if e.task == task_id]
 
     def to_json(self) -> dict[str, Any]:
-        return _finite(asdict(self))
+        return json_safe(asdict(self))
 
     def save(self, path: Path) -> None:
         validate(self.to_json())
@@ -95,17 +96,6 @@ class Leaderboard:
             return cls.from_json(json.loads(Path(path).read_text()))
         except (OSError, json.JSONDecodeError) as err:
             raise BenchmarkError(f"cannot read leaderboard {path}: {err}") from None
-
-
-def _finite(obj: Any) -> Any:
-    """JSON has no NaN: undefined numbers are written as null."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 def _nan(v: Any) -> Any:

@@ -65,7 +65,7 @@ class CellRecord:
         return f"{self.method} · {self.task_id} · seed {self.seed}"
 
     def to_json(self) -> str:
-        return json.dumps(_finite(asdict(self)), indent=1, default=str) + "\n"
+        return json.dumps(json_safe(asdict(self)), indent=1, default=str) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> CellRecord:
@@ -85,14 +85,14 @@ class CellRecord:
         return record
 
 
-def _finite(obj: Any) -> Any:
+def json_safe(obj: Any) -> Any:
     """JSON has no NaN: undefined numbers are written as null (read back as NaN)."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {str(k): _finite(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
+        return [json_safe(v) for v in obj]
     return obj
 
 
