@@ -47,7 +47,9 @@ Report = Callable[[str, int, int], None]  # (what, done, total) for progress dis
 
 
 def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
+    """The software behind a number, and the CPU kernels torch picked (AVX2, AVX512, ...):
+    trained models differ in their last digits between them, so seeds agree only within one."""
+    found = {"python": platform.python_version(), "cpu": f"{platform.machine()} {torch.backends.cpu.get_cpu_capability()}"}
     for package in ("unlearn-bench", "torch", "lightning", "timm", "torchmetrics"):
         try:
             found[package] = version(package)
