@@ -1,7 +1,11 @@
 """The CLI end to end on a tiny configuration, and its answers to bad input."""
 
+import multiprocessing
+import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -281,3 +285,17 @@ def test_every_engine_subpackage_is_installed():
     installed = set(setuptools.find_packages(root, include=include))
     engine = {".".join(p.parent.relative_to(root).parts) for p in (root / "benchmark").rglob("__init__.py")}
     assert engine <= installed and {"methods", "tasks"} <= installed
+
+
+@pytest.mark.slow
+def test_ctrl_c_with_one_worker_stops_the_run_with_one_line(cli, tiny_config):
+    """SIGINT to the main process mid-run: its worker is stopped, one line, exit 130 (it was exit 1, silent)."""
+    interrupt = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGINT))
+    interrupt.start()
+    try:
+        code, _, err = cli("run", "--config", str(tiny_config), "--methods", "finetune", "--tasks", "shapes/g2-r0.9-skew1.0", "--workers", "1")
+    finally:
+        interrupt.cancel()
+    assert code == 130, err
+    assert err.strip() == "stopped by SIGINT: finished cells are kept; run the same command again to resume"
+    assert not multiprocessing.active_children()
