@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--preset", choices=["quick", "paper"], help="quick: a CPU budget; paper: the papers' models and recipes")
     run.add_argument("--pretrained", metavar="PATH", help="a local file of pretrained backbone weights (for --preset paper offline)")
     run.add_argument("--timeout", type=float, metavar="SECONDS", help="per-cell time limit; a cell past it is stopped and stored as failed (default: the preset's)")
+    run.add_argument("--shard", metavar="I/N", help="run only slice I of N of the cells (e.g. a SLURM array task per slice, one shared --out; then `unlearn-bench leaderboard` merges them)")
     run.add_argument("--debug", action="store_true", help="keep and print the traceback of each failed cell")
 
     listing = commands.add_parser("list", help="list registered methods or tasks", description="List registered methods or tasks.")
@@ -114,6 +115,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         preset=args.preset,
         model={**(config.get("model") or {}), "pretrained": args.pretrained} if args.pretrained else None,
         timeout=args.timeout,
+        shard=args.shard,
     )
     check_writable(spec.out, "output directory")
     check_writable(spec.leaderboard, "leaderboard directory")

@@ -1,7 +1,8 @@
-"""Building and running one method on a tiny task, outside the CLI."""
+"""Building and running one method on a tiny task, outside the CLI; reading a leaderboard's numbers."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -36,3 +37,15 @@ def forget_loss(model: torch.nn.Module, method) -> float:
     x, y = data.dataset.train.x[data.forget_idx], data.dataset.train.y[data.forget_idx]
     probs = predict_probs(model, x)
     return F.nll_loss(probs.clamp_min(1e-12).log(), y).item()
+
+
+COST = ("seconds", "speedup", "memory")  # what may differ between two runs of the same cells
+
+
+def board_numbers(leaderboard: Path) -> dict:
+    """A leaderboard directory's per-seed numbers, cost metrics aside, by (method, task)."""
+    board = json.loads((leaderboard / "leaderboard.json").read_text())
+    return {
+        (e["method"], e["task"]): {k: v["values"] for k, v in e["metrics"].items() if not any(c in k for c in COST)}
+        for e in board["entries"]
+    }

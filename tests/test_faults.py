@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from tests.conftest import TINY
+from tests.helpers import board_numbers
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = ROOT / "tests" / "faulty_methods.py"
 TASK = "shapes/g2-r0.9-skew1.0"
 METHODS = ["original", "retrain", "finetune"]
-COST = ("seconds", "speedup", "memory")  # what may differ between two runs of the same cells
 
 
 def _config(directory: Path) -> Path:
@@ -48,12 +48,7 @@ def run(directory: Path, *extra: str, methods: list[str] = METHODS) -> subproces
 
 
 def numbers(directory: Path) -> dict:
-    """The leaderboard's numbers, cost metrics aside, by (method, task)."""
-    board = json.loads((directory / "leaderboard" / "leaderboard.json").read_text())
-    return {
-        (e["method"], e["task"]): {k: v["values"] for k, v in e["metrics"].items() if not any(c in k for c in COST)}
-        for e in board["entries"]
-    }
+    return board_numbers(directory / "leaderboard")
 
 
 def no_traceback(result: subprocess.CompletedProcess) -> None:

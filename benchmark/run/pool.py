@@ -41,6 +41,7 @@ class Job:
     kind: str  # "original" or "cell"
     cell: Cell  # for an original: a cell of its task and seed
     path: Path  # what it produces: its lock is the claim
+    needs: str = ""  # the key of the original it starts after (a cell's), or nothing
 
 
 # -- the worker process ------------------------------------------------------------------
@@ -152,10 +153,22 @@ class Pool:
                 finish(Outcome(cell, "cached", record))
         if todo:
             self.workers = [self._start(i) for i in range(self.size)]
-        originals = {runner.original_key(c.task, c.seed): c for c in todo}
-        self._drain([Job("original", c, runner.store.original(k)) for k, c in originals.items()], finish)
-        self._drain([Job("cell", c, runner.path(c)) for c in todo], finish)
+        cells = [Job("cell", c, runner.path(c), runner.original_key(c.task, c.seed)) for c in todo]
+        originals = {job.needs: Job("original", job.cell, runner.store.original(job.needs)) for job in cells}
+        self._drain([*originals.values(), *cells], finish)
         return outcomes
+
+    def _ready(self, queue: deque) -> list[Job]:
+        """The queued jobs that may start: originals, and cells whose original exists or failed
+        (each original's file looked at once per call)."""
+        known: dict[str, bool] = {}
+
+        def ready(key: str) -> bool:
+            if key not in known:
+                known[key] = key in self.failed_originals or self.runner.store.original(key).exists()
+            return known[key]
+
+        return [job for job in queue if not job.needs or ready(job.needs)]
 
     def _drain(self, jobs: list[Job], finish: Callable[[Outcome], None]) -> None:
         queue, waiting = deque(jobs), deque()
@@ -173,10 +186,11 @@ class Pool:
             self._collect(finish)
 
     def _next(self, queue: deque, waiting: deque, finish: Callable[[Outcome], None]) -> Job | None:
-        """The next job this run may do: the first unclaimed in the queue, then the first
-        whose claim another run gave up. Jobs another run finished meanwhile are finished here."""
-        while queue:
-            job = queue.popleft()
+        """The next job this run may do: the first ready and unclaimed in the queue (a cell is
+        ready as soon as its own original is, whatever other originals still train), then the
+        first whose claim another run gave up. Jobs another run finished meanwhile are finished here."""
+        for job in self._ready(queue):
+            queue.remove(job)
             if self._finished_elsewhere(job, finish):
                 continue
             if self.claims.claim(job.path):

@@ -159,8 +159,10 @@ class Runner:
 
     # -- plan -----------------------------------------------------------------------
     def plan(self) -> list[Cell]:
-        """Every method x task x seed, gold methods first within each (task, seed)."""
-        return [Cell(m, t, s) for t in self.spec.tasks for s in self.spec.seeds for m in self.spec.methods]
+        """Every method x task x seed, gold methods first within each (task, seed); with a
+        shard, only its slice of them."""
+        cells = [Cell(m, t, s) for t in self.spec.tasks for s in self.spec.seeds for m in self.spec.methods]
+        return self.spec.shard.take(cells) if self.spec.shard else cells
 
     def validate(self) -> None:
         """Fail before any training on what would fail later: bad task settings (a forget set

@@ -17,6 +17,7 @@ It comes from an optional YAML config file (``--config``) with CLI flags taking 
     workers: auto             # cells run at once: one per GPU, or up to 4 CPU processes
     timeout: 1800             # seconds a cell (or an original) may run before it is stopped and stored as failed
     metrics: {mi_rows: 1000, attacks: {budget: auto, pgd_steps: 10}}  # auto: standard with --preset paper or a GPU
+    shard: 2/8                # run only the 2nd of 8 deterministic slices of the cells (one per machine)
 """
 
 from __future__ import annotations
@@ -54,7 +55,32 @@ ATTACK_RULES = {
     "seed": Range(0),
     "batch_size": Range(1),
 }
-KEYS = ("methods", "tasks", "seeds", "out", "leaderboard", "hparams", "datasets", "data", "preset", "recipe", "model", "runtime", "workers", "metrics", "timeout")
+KEYS = ("methods", "tasks", "seeds", "out", "leaderboard", "hparams", "datasets", "data", "preset", "recipe", "model", "runtime", "workers", "metrics", "timeout", "shard")
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Slice ``index`` of ``count`` (1-based): every ``count``-th cell of the plan, from the
+    ``index``-th. Runs that share one output directory and differ only in their shard split
+    the grid between them; the same spec gives every machine the same plan, so the slices
+    are disjoint and together cover it."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, value: Any) -> Shard:
+        text = str(value).strip()
+        index, sep, count = text.partition("/")
+        if not (sep and _whole(index) and _whole(count) and 1 <= int(index) <= int(count)):
+            raise BenchmarkError(f"shard must be I/N with 1 <= I <= N (e.g. 2/8), not {value!r}")
+        return cls(int(index), int(count))
+
+    def take(self, cells: list) -> list:
+        return cells[self.index - 1 :: self.count]
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
 
 
 @dataclass
@@ -71,6 +97,7 @@ class Spec:
     workers: int | None = None  # processes running cells at once; None: one per GPU, or up to 4 on the CPU
     timeout: float = 1800.0  # seconds a job may run; the default is its preset's (PRESET_TIMEOUTS)
     metrics: MetricSettings = MetricSettings()
+    shard: Shard | None = None  # this run's slice of the cells; None: all of them
 
     def recipe_for(self, task: Task) -> Recipe:
         return _replace(task.source.recipe, self.recipe, "recipe")
@@ -215,6 +242,7 @@ def build_spec(config: dict[str, Any], **flags: Any) -> Spec:
         workers=_workers(merged.get("workers")),
         timeout=_timeout(merged.get("timeout"), merged.get("preset")),
         metrics=_metric_settings(_mapping(merged.get("metrics"), "metrics")),
+        shard=Shard.parse(merged["shard"]) if merged.get("shard") is not None else None,
     )
     for task in tasks:  # every task's recipe and model with the overrides: their __post_init__ checks them
         spec.recipe_for(task), spec.model_for(task)
