@@ -37,11 +37,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--accelerator", help="cpu, gpu or auto (default: auto)")
     run.add_argument("--devices", help="devices per job, as Lightning takes them (default: 1)")
     run.add_argument("--precision", help="Lightning precision, or auto: bf16-mixed on GPU, 32-true on CPU")
-    run.add_argument("--workers", help="cells run at once in worker processes: a number, or auto (one per GPU; up to 4 on the CPU)")
+    run.add_argument("--workers", help="cells run at once in worker processes: a number, or auto (one per GPU; on the CPU one per core, up to 8, one thread each)")
     run.add_argument("--data", action="append", metavar="NAME=PATH", help="a dataset's local copy (repeatable)")
     run.add_argument("--preset", choices=["quick", "paper"], help="quick: a CPU budget; paper: the papers' models and recipes")
     run.add_argument("--pretrained", metavar="PATH", help="a local file of pretrained backbone weights (for --preset paper offline)")
     run.add_argument("--timeout", type=float, metavar="SECONDS", help="per-cell time limit; a cell past it is stopped and stored as failed (default: the preset's)")
+    run.add_argument("--executor", choices=["local", "ray"], default="local", help="where cells run: local worker processes (default), or Ray tasks on an existing cluster (pip install 'unlearn-bench[ray]')")
+    run.add_argument("--ray-address", metavar="ADDRESS", help="the Ray cluster for --executor ray (default: RAY_ADDRESS, else this node's cluster; 'local' starts a local instance)")
     run.add_argument("--shard", metavar="I/N", help="run only slice I of N of the cells (e.g. a SLURM array task per slice, one shared --out; then `unlearn-bench leaderboard` merges them)")
     run.add_argument("--debug", action="store_true", help="keep and print the traceback of each failed cell")
 
@@ -120,6 +122,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     check_writable(spec.out, "output directory")
     check_writable(spec.leaderboard, "leaderboard directory")
     check_free_space(spec.out)
+    if args.executor == "ray":
+        from benchmark.run.ray_executor import import_ray
+
+        import_ray()  # a missing Ray is one line before any work
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         overall = progress.add_task("cells", total=None)
@@ -134,8 +140,14 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         runner.validate()
         plan = runner.plan()
         progress.update(overall, total=len(plan))
-        workers = min(len(plan), spec.workers or default_workers(spec.runtime.uses_cuda))
-        outcomes = run_pool(runner, plan, workers, lambda outcome: progress.advance(overall), report, spec.timeout, args.debug)
+        advance = lambda outcome: progress.advance(overall)  # noqa: E731
+        if args.executor == "ray":
+            from benchmark.run.ray_executor import run_ray
+
+            outcomes = run_ray(runner, plan, advance, address=args.ray_address, timeout=spec.timeout, debug=args.debug)
+        else:
+            workers = min(len(plan), spec.workers or default_workers(spec.runtime.uses_cuda))
+            outcomes = run_pool(runner, plan, workers, advance, report, spec.timeout, args.debug)
         for row in rows.values():
             progress.update(row, visible=False)
 

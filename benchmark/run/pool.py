@@ -1,8 +1,8 @@
 """Executing a plan on worker processes: one per GPU, or several CPU workers sharing the cores
 (anomalib's parallel runner), each running one job at a time.
 
-The original models train first (every cell starts from one); then every cell is queued, the
-gold cells first. The parent process owns the schedule:
+The original models are queued first, then every cell (the gold cells first); a cell starts
+as soon as its own original exists. The parent process owns the schedule:
 
 - it claims each job before handing it out (benchmark/run/locks.py), so that several runs on
   one output directory split the work, and waits for jobs another run holds;
@@ -11,9 +11,14 @@ gold cells first. The parent process owns the schedule:
 - on SIGTERM or SIGINT it stops every worker and releases its claims (finished work is in
   the store already); workers also exit on their own when the parent is gone.
 
-Workers are spawned (not forked) and rebuild what they need from the picklable spec; each
-sees one GPU (``CUDA_VISIBLE_DEVICES``) or ``cores / workers`` CPU threads. Messages travel
-on one pipe per worker, so a worker killed mid-message corrupts nothing but its own pipe.
+With CUDA, workers are spawned (CUDA does not survive a fork) and rebuild what they need from
+the picklable spec; each sees one GPU (``CUDA_VISIBLE_DEVICES``) and ``cores / workers`` CPU
+threads. On the CPU they are forked from the parent, which has imported torch and Lightning
+already (a spawned worker spends ~10 s importing them again), and each computes on ONE
+thread: torch's CPU results depend on the thread count, so one thread per worker keeps the
+numbers independent of ``--workers`` and of the machine's core count (one thread also keeps
+OpenMP safe after a fork). Messages travel on one pipe per worker, so a worker killed
+mid-message corrupts nothing but its own pipe.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from benchmark.run.runner import Cell, Outcome, Runner, reason
 
 Progress = Callable[[int, str, int, int], None]  # (worker, what, done, total)
 POLL = 1.0  # seconds between looks at timeouts, heartbeats and jobs other runs hold
+CPU_THREADS = 1  # torch threads of a CPU worker (see above)
+CPU_WORKERS = 8  # most CPU workers by default (one core each)
 
 
 @dataclass
@@ -56,6 +63,7 @@ def _watch_parent(parent: int) -> None:
 
 def _worker_main(conn: Connection, spec: Any, device: int | None, threads: int, parent: int, debug: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what a Ctrl-C stops
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker inherits the parent's handler
     if device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(device)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
@@ -113,10 +121,11 @@ class Pool:
 
     def __init__(self, runner: Runner, workers: int, progress: Progress, timeout: float | None, debug: bool = False) -> None:
         self.runner, self.progress, self.timeout, self.debug = runner, progress, timeout, debug
-        self.context = mp.get_context("spawn")
+        cuda = runner.spec.runtime.uses_cuda
+        self.context = mp.get_context("fork" if not cuda and "fork" in mp.get_all_start_methods() else "spawn")
         self.claims = Claims()
-        self.threads = max(1, (os.cpu_count() or 1) // workers)
-        self.devices = _cuda_count() if runner.spec.runtime.uses_cuda else 0
+        self.threads = max(1, (os.cpu_count() or 1) // workers) if cuda else CPU_THREADS
+        self.devices = _cuda_count() if cuda else 0
         self.size = workers
         self.workers: list[_Worker] = []  # started when there is work (not for a run that reuses every cell)
         self.failed_originals: dict[str, str] = {}
@@ -283,7 +292,7 @@ def run_pool(runner: Runner, cells: list[Cell], workers: int, done: Callable[[Ou
 def default_workers(uses_cuda: bool) -> int:
     if uses_cuda:
         return max(1, _cuda_count())
-    return max(1, min(os.cpu_count() or 1, 4))
+    return max(1, min(os.cpu_count() or 1, CPU_WORKERS))
 
 
 def _poll(conn: Connection) -> bool:

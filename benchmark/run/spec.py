@@ -14,7 +14,7 @@ It comes from an optional YAML config file (``--config``) with CLI flags taking 
     recipe: {epochs: 6}                    # overrides every dataset's training recipe
     model: {backbone: test_vit}            # overrides every dataset's model
     runtime: {accelerator: auto, devices: 1, precision: auto}
-    workers: auto             # cells run at once: one per GPU, or up to 4 CPU processes
+    workers: auto             # cells run at once: one per GPU, or one per CPU core (up to 8), one thread each
     timeout: 1800             # seconds a cell (or an original) may run before it is stopped and stored as failed
     metrics: {mi_rows: 1000, attacks: {budget: auto, pgd_steps: 10}}  # auto: standard with --preset paper or a GPU
     shard: 2/8                # run only the 2nd of 8 deterministic slices of the cells (one per machine)
@@ -94,7 +94,7 @@ class Spec:
     recipe: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
     runtime: Runtime = Runtime()
-    workers: int | None = None  # processes running cells at once; None: one per GPU, or up to 4 on the CPU
+    workers: int | None = None  # processes running cells at once; None: one per GPU, or one per CPU core (up to 8)
     timeout: float = 1800.0  # seconds a job may run; the default is its preset's (PRESET_TIMEOUTS)
     metrics: MetricSettings = MetricSettings()
     shard: Shard | None = None  # this run's slice of the cells; None: all of them

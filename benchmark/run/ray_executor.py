@@ -1,0 +1,322 @@
+"""Executing a plan as Ray tasks on an existing Ray cluster (``--executor ray``).
+
+The contract is the local pool's (benchmark/run/pool.py): cells already in the store finish
+without a task, every (task, seed) original trains once before its cells, ``done(outcome)`` is
+called as each cell finishes, and every failure ends as a stored failed cell, never as an
+exception. What differs:
+
+- Each job is one Ray task: ``num_gpus=1`` when the models run on CUDA, else ``num_cpus=1``;
+  its torch threads are the CPUs Ray gives it (one), so its numbers are those of a local run
+  with one thread per job. ``runtime.devices`` must be 1 (no DDP inside a Ray task). A cell's
+  task is submitted when its original has finished, so no GPU is held by a cell that waits.
+- Ray retries a task whose node or worker process dies up to ``RETRIES`` (3) times; errors
+  raised by our code are not retried (the runner turns them into failed cells anyway).
+- Each task first yields a "started" marker, so that the timeout counts from when it runs,
+  not from when it was queued; past the timeout it is cancelled (``ray.cancel(force=True)``)
+  and stored as failed, as is a task that Ray gave up on. A failed original fails its cells.
+- Jobs are claimed in the store like the pool's (benchmark/run/locks.py), so Ray runs and
+  local runs on one output directory split the work.
+
+Where Ray runs: ``address`` (``--ray-address``), else ``RAY_ADDRESS``, else ``auto`` (the
+cluster this node belongs to; ``ray start --head`` makes one). ``address="local"`` starts a
+private local instance instead (tests, a single machine) and stops it at the end; a cluster
+is only disconnected from, and a Ray the caller connected already is used and left alone.
+
+What every node needs: this package with the same versions of torch and its CPU kernels
+(models differ in their last digits between them; see runner.versions), the output directory
+(``--out``) at the same path on a filesystem all nodes share (its writes are atomic), and any
+plugin file (``FILE.py:Class``) at the path it was named by: the method travels by that name
+and is imported again on the node, so name it by an absolute path on the shared filesystem.
+The driver must see the device kind the workers run on (a cell's key names it); a task on a
+node that differs fails with the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from benchmark.errors import BenchmarkError
+from benchmark.run.locks import Claims
+from benchmark.run.runner import Cell, Outcome, Runner, reason
+from benchmark.run.spec import Spec
+from benchmark.task import Task
+
+POLL = 1.0  # seconds between looks at finished tasks, timeouts, heartbeats and held claims
+RETRIES = 3  # times Ray runs a task again after its node or worker process died
+STARTED = "\0started"  # what a task yields first, when it begins to run (never an error text)
+LOCAL = "local"  # the address that starts a private local Ray instance
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or a one-line error saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise BenchmarkError("--executor ray needs Ray: pip install 'unlearn-bench[ray]'") from None
+    return ray
+
+
+def run_ray(
+    runner: Runner, cells: list[Cell], done: Callable[[Outcome], None], *, address: str | None = None, timeout: float | None = None, debug: bool = False
+) -> list[Outcome]:
+    """Run ``cells`` as Ray tasks; ``done(outcome)`` is called as each finishes."""
+    ray = import_ray()
+    devices = runner.spec.runtime.devices
+    if devices not in (1, "1"):
+        raise BenchmarkError(f"--executor ray runs each job on one device, but runtime.devices is {devices!r}; leave it at 1")
+    run = _RayRun(ray, runner, address, timeout, debug)
+    try:
+        return run.run(cells, done)
+    finally:
+        run.close()
+
+
+# -- on a Ray node -------------------------------------------------------------------------
+
+_NODE_RUNNER: dict[str, Runner] = {}  # the runner of the latest run, kept between its tasks (datasets, originals)
+
+
+def _node_runner(spec: Spec, run_id: str, identity: dict[str, Any], debug: bool) -> Runner:
+    """This worker process's Runner for run ``run_id``, after checking that its models would run
+    where the driver's keys say they do."""
+    import ray
+    import torch
+
+    torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
+    if run_id not in _NODE_RUNNER:
+        _NODE_RUNNER.clear()
+        _NODE_RUNNER[run_id] = Runner(spec, debug=debug)
+    runner = _NODE_RUNNER[run_id]
+    here = runner.runtime_identity()
+    if here != identity:
+        raise BenchmarkError(
+            f"this Ray node runs models as {here} but the driver as {identity}: their cell keys would differ "
+            "(run the driver on a node like the workers)"
+        )
+    return runner
+
+
+def _original_job(spec: Spec, run_id: str, identity: dict[str, Any], task: Task, seed: int, debug: bool) -> Iterator[str]:
+    """Train (or find) the original of ``task`` and ``seed``; yields STARTED, then '' or why it failed."""
+    yield STARTED
+    runner = _node_runner(spec, run_id, identity, debug)
+    try:
+        runner.original(task, seed)
+    except Exception as err:  # noqa: BLE001 -- reported for the cells that need it
+        yield reason(err, "training the original")
+        return
+    yield ""
+
+
+def _cell_job(spec: Spec, run_id: str, identity: dict[str, Any], cell: Cell, debug: bool) -> Iterator[Any]:
+    """Run one cell; yields STARTED, then its Outcome (stored already, done or failed)."""
+    yield STARTED
+    yield _node_runner(spec, run_id, identity, debug).execute(cell)
+
+
+# -- the driver ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    kind: str  # "original" or "cell"
+    cell: Cell  # for an original: a cell of its task and seed
+    path: Path  # what it produces: its lock is the claim
+    original: str  # the key of the cell's original
+
+
+@dataclass
+class _Flight:
+    job: _Job
+    task: Any  # the ObjectRefGenerator of its Ray task
+    started: float | None = None  # time.monotonic() when it was seen to start
+
+
+class _RayRun:
+    """The Ray tasks and the schedule of one run."""
+
+    def __init__(self, ray: Any, runner: Runner, address: str | None, timeout: float | None, debug: bool) -> None:
+        self.ray, self.runner, self.address, self.timeout, self.debug = ray, runner, address, timeout, debug
+        self.claims = Claims()
+        self.flights: list[_Flight] = []
+        self.waiting: list[_Job] = []  # claimed by another live run
+        self.blocked: dict[str, list[Cell]] = {}  # cells waiting for their original, by its key
+        self.connected = False  # whether this run called ray.init (and so ray.shutdown)
+        self.finish: Callable[[Outcome], None] = lambda outcome: None
+
+    def run(self, cells: list[Cell], done: Callable[[Outcome], None]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+
+        def finish(outcome: Outcome) -> None:
+            outcomes.append(outcome)
+            done(outcome)
+
+        self.finish = finish
+        todo = []
+        for cell in sorted(cells, key=lambda c: not c.method.cls.is_gold):
+            record = self.runner.cached(cell)
+            if record is None:
+                todo.append(cell)
+            else:
+                finish(Outcome(cell, "cached", record))
+        if not todo:
+            return outcomes
+        self._connect()
+        self._prepare()
+        for cell in todo:
+            self.blocked.setdefault(self.runner.original_key(cell.task, cell.seed), []).append(cell)
+        for key, waiting in list(self.blocked.items()):
+            self._offer(_Job("original", waiting[0], self.runner.store.original(key), key))
+        while self.flights or self.waiting:
+            self.claims.heartbeat()
+            self._retry_waiting()
+            self._collect()
+            self._stop_overdue()
+        return outcomes
+
+    def close(self) -> None:
+        """Cancel the tasks in flight, release the claims, and disconnect if this run connected."""
+        for flight in self.flights:
+            try:
+                self.ray.cancel(flight.task, force=True)
+            except Exception:  # noqa: BLE001 -- finished or gone already
+                pass
+        self.flights.clear()
+        self.claims.release_all()
+        if self.connected:
+            self.ray.shutdown()
+
+    # -- connecting -----------------------------------------------------------------
+    def _connect(self) -> None:
+        if self.ray.is_initialized():
+            return
+        address = self.address or os.environ.get("RAY_ADDRESS") or "auto"
+        local = {"include_dashboard": False} if address == LOCAL else {}
+        sigterm = signal.getsignal(signal.SIGTERM)
+        try:
+            self.ray.init(address=address, **local)
+        except (ConnectionError, ValueError, RuntimeError) as err:
+            raise BenchmarkError(
+                f"cannot connect to Ray at {address!r} ({reason(err, 'connecting')}); start a cluster with "
+                f"`ray start --head`, or use --ray-address {LOCAL} for a local instance"
+            ) from None
+        finally:
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, sigterm)  # ray.init replaces it; ours stops the run cleanly
+        self.connected = True
+
+    def _prepare(self) -> None:
+        """Put the spec in Ray's object store once and declare the two kinds of task."""
+        spec = dataclasses.replace(self.runner.spec, out=self.runner.spec.out.resolve())
+        try:
+            self.spec_ref = self.ray.put(spec)
+        except Exception as err:  # noqa: BLE001 -- what cannot pickle, named
+            raise BenchmarkError(f"the run's settings cannot be sent to Ray tasks: {reason(err, 'pickling')}") from None
+        self.run_id = uuid.uuid4().hex
+        self.identity = self.runner.runtime_identity()
+        resources = {"num_gpus": 1} if self.runner.spec.runtime.uses_cuda else {"num_cpus": 1}
+        options = {"num_returns": "streaming", "max_retries": RETRIES, "retry_exceptions": False, **resources}
+        self.remote = {
+            "original": self.ray.remote(_original_job).options(**options),
+            "cell": self.ray.remote(_cell_job).options(**options),
+        }
+
+    # -- scheduling -----------------------------------------------------------------
+    def _offer(self, job: _Job, any_status: bool = False) -> None:
+        """Finish ``job`` from the store, submit it once claimed, or wait for the run that holds it."""
+        if self._finished_elsewhere(job, any_status):
+            return
+        if not self.claims.claim(job.path):
+            self.waiting.append(job)
+        elif self._finished_elsewhere(job, any_status):
+            self.claims.release(job.path)
+        else:
+            self._submit(job)
+
+    def _retry_waiting(self) -> None:
+        """Offer again the jobs whose claim another run gave up (finished, failed or died)."""
+        for job in list(self.waiting):
+            if not self.claims.held_by_other(job.path):
+                self.waiting.remove(job)
+                self._offer(job, any_status=True)
+
+    def _finished_elsewhere(self, job: _Job, any_status: bool) -> bool:
+        """Whether the store has ``job``'s product (from another run, or from before); finishes it."""
+        if job.kind == "original":
+            if not job.path.exists():
+                return False
+            self._original_done(job.original, "")
+            return True
+        record = self.runner.stored(job.cell) if any_status else self.runner.cached(job.cell)
+        if record is None:
+            return False
+        self.finish(Outcome(job.cell, "cached" if record.done else "failed", record, record.error))
+        return True
+
+    def _submit(self, job: _Job) -> None:
+        cell = job.cell
+        arguments = (cell.task, cell.seed) if job.kind == "original" else (cell,)
+        task = self.remote[job.kind].remote(self.spec_ref, self.run_id, self.identity, *arguments, self.debug)
+        self.flights.append(_Flight(job, task))
+
+    def _original_done(self, key: str, error: str) -> None:
+        """Submit the cells of original ``key``, or store them as failed when it failed."""
+        for cell in self.blocked.pop(key, []):
+            if error:
+                record = self.runner.failed(cell, "building the original", f"its original model failed: {error}")
+                self.finish(Outcome(cell, "failed", record, record.error))
+            else:
+                self._offer(_Job("cell", cell, self.runner.path(cell), key))
+
+    # -- results --------------------------------------------------------------------
+    def _collect(self) -> None:
+        """Take every message that arrives within POLL seconds: a start, a result, a lost task."""
+        if not self.flights:
+            time.sleep(POLL)
+            return
+        ready, _ = self.ray.wait([f.task for f in self.flights], num_returns=len(self.flights), timeout=POLL)
+        arrived = {id(task) for task in ready}
+        for flight in [f for f in self.flights if id(f.task) in arrived]:
+            try:
+                message = self.ray.get(next(flight.task))
+            except StopIteration:
+                self._end(flight, "its Ray task ended without a result")
+                continue
+            except Exception as err:  # noqa: BLE001 -- a task Ray gave up on (retries spent, cancelled, node check)
+                self._end(flight, f"its Ray task failed: {reason(getattr(err, 'cause', None) or err, 'running')}")
+                continue
+            if message == STARTED:
+                flight.started = flight.started or time.monotonic()
+            else:
+                self._end(flight, message)
+
+    def _stop_overdue(self) -> None:
+        """Cancel the tasks that have run longer than the timeout; their jobs fail."""
+        if not self.timeout:
+            return
+        now = time.monotonic()
+        for flight in [f for f in self.flights if f.started is not None and now - f.started > self.timeout]:
+            self.ray.cancel(flight.task, force=True)
+            self._end(flight, f"timed out after {self.timeout:g} s (the timeout setting)")
+
+    def _end(self, flight: _Flight, result: Outcome | str) -> None:
+        """Finish ``flight`` with its task's result: an Outcome, an original's '' or error, or
+        why the task itself failed (then stored as the cell's failure)."""
+        self.flights.remove(flight)
+        job = flight.job
+        self.claims.release(job.path)
+        if job.kind == "original":
+            self._original_done(job.original, result if isinstance(result, str) else "")
+        elif isinstance(result, Outcome):
+            self.finish(result)
+        else:
+            record = self.runner.failed(job.cell, "worker", result)
+            self.finish(Outcome(job.cell, "failed", record, record.error))
