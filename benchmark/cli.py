@@ -36,11 +36,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, help="YAML config file; options given here override it")
     run.add_argument("--accelerator", help="cpu, gpu or auto (default: auto)")
     run.add_argument("--devices", help="devices per job, as Lightning takes them (default: 1)")
-    run.add_argument("--precision", help="Lightning precision, or auto: bf16-mixed on GPU, 32-true on CPU")
+    run.add_argument("--precision", help="auto (bf16-mixed on a GPU with bf16, else 16-mixed; 32-true on the CPU), 32-true, bf16-mixed, or 16-mixed (GPU)")
+    run.add_argument("--strategy", help="auto (one process per job), or ddp: one job on --devices N >= 2 GPUs (or N CPU processes) with Lightning's DDP, spawned; NCCL on GPUs, gloo on the CPU")
     run.add_argument("--workers", help="cells run at once in worker processes: a number, or auto (one per GPU; on the CPU one per core, up to 8, one thread each)")
     run.add_argument("--data", action="append", metavar="NAME=PATH", help="a dataset's local copy (repeatable)")
     run.add_argument("--preset", choices=["quick", "paper"], help="quick: a CPU budget; paper: the papers' models and recipes")
     run.add_argument("--pretrained", metavar="PATH", help="a local file of pretrained backbone weights (for --preset paper offline)")
+    run.add_argument("--compile", action="store_true", default=None, help="run the backbone through torch.compile (faster on a GPU; its own cache keys)")
     run.add_argument("--timeout", type=float, metavar="SECONDS", help="per-cell time limit; a cell past it is stopped and stored as failed (default: the preset's)")
     run.add_argument("--executor", choices=["local", "ray"], default="local", help="where cells run: local worker processes (default), or Ray tasks on an existing cluster (pip install 'unlearn-bench[ray]')")
     run.add_argument("--ray-address", metavar="ADDRESS", help="the Ray cluster for --executor ray (default: RAY_ADDRESS, else this node's cluster; 'local' starts a local instance)")
@@ -89,12 +91,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _runtime_flags(args: argparse.Namespace, config: dict) -> dict | None:
-    flags = {k: getattr(args, k) for k in ("accelerator", "devices", "precision") if getattr(args, k) is not None}
+    flags = {k: getattr(args, k) for k in ("accelerator", "devices", "precision", "strategy") if getattr(args, k) is not None}
     if not flags:
         return None
     if "devices" in flags and flags["devices"].isdigit():
         flags["devices"] = int(flags["devices"])
     return {**(config.get("runtime") or {}), **flags}
+
+
+def _model_flags(args: argparse.Namespace, config: dict) -> dict | None:
+    flags = {k: getattr(args, k) for k in ("pretrained", "compile") if getattr(args, k)}
+    return {**(config.get("model") or {}), **flags} if flags else None
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
@@ -115,7 +122,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         workers=args.workers,
         data=args.data,
         preset=args.preset,
-        model={**(config.get("model") or {}), "pretrained": args.pretrained} if args.pretrained else None,
+        model=_model_flags(args, config),
         timeout=args.timeout,
         shard=args.shard,
     )
@@ -146,7 +153,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
             outcomes = run_ray(runner, plan, advance, address=args.ray_address, timeout=spec.timeout, debug=args.debug)
         else:
-            workers = min(len(plan), spec.workers or default_workers(spec.runtime.uses_cuda))
+            workers = min(len(plan), spec.workers or default_workers(spec.runtime))
             outcomes = run_pool(runner, plan, workers, advance, report, spec.timeout, args.debug)
         for row in rows.values():
             progress.update(row, visible=False)

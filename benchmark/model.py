@@ -7,7 +7,9 @@ adversarial attacks) feeds inputs in [0, 1].
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import timm
 import torch
@@ -18,13 +20,15 @@ from benchmark.run.validate import Range, check_fields, fault
 
 MODEL_RULES = {"image_size": Range(0), "in_features": Range(0)}
 MLP_DEFAULT = (128, 64)
+COMPILE_OPTIONS: dict[str, Any] = {}  # torch.compile's keyword arguments for ``ModelSpec.compile``
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     """What to build: a timm model name (or ``mlp:<width>,<width>`` for table rows of
     ``in_features`` columns), its input size, normalisation (none when ``mean`` is empty) and
-    initial weights: ``pretrained`` '' (random), 'timm' (timm's, downloaded) or a weights file."""
+    initial weights: ``pretrained`` '' (random), 'timm' (timm's, downloaded) or a weights file.
+    ``compile`` runs the backbone through torch.compile (the weights and their names unchanged)."""
 
     backbone: str = "test_resnet"
     image_size: int = 24
@@ -33,6 +37,7 @@ class ModelSpec:
     channels_last: bool = True
     pretrained: str = ""
     in_features: int = 0
+    compile: bool = False
 
     def __post_init__(self) -> None:
         check_fields(self, "model", MODEL_RULES)
@@ -40,6 +45,12 @@ class ModelSpec:
             raise fault("model.backbone", "a timm model name or mlp:<width>,<width>,... with widths >= 1", self.backbone)
         if len(self.std) != len(self.mean) or not all(s > 0 for s in self.std):
             raise fault("model.std", f"{len(self.mean)} numbers > 0, one per number of model.mean", self.std)
+
+    def identity(self) -> dict[str, Any]:
+        """What names this model in cache keys: every field, ``compile`` only when on (its
+        kernels may differ in the last digits; off, the keys of stores made before it stay valid)."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {k: v for k, v in fields.items() if k != "compile" or v}
 
 
 def mlp_widths(backbone: str) -> tuple[int, ...] | None:
@@ -105,7 +116,20 @@ class Classifier(nn.Module):
         x = (x - self.mean) / self.std
         if self.spec.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.backbone(x)
+        return self._backbone_forward()(x)
+
+    def _backbone_forward(self) -> Callable[[Tensor], Tensor]:
+        """The backbone, or its torch.compile'd forward when the spec asks, made once per copy
+        and kept outside the module tree (state dict, parameters and modes are the backbone's)."""
+        if not self.spec.compile:
+            return self.backbone
+        if "_compiled" not in self.__dict__:
+            self.__dict__["_compiled"] = torch.compile(self.backbone, **COMPILE_OPTIONS)
+        return self.__dict__["_compiled"]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Copied or pickled without the compiled forward, which wraps this copy's backbone."""
+        return {k: v for k, v in self.__dict__.items() if k != "_compiled"}
 
     def logits(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))

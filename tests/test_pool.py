@@ -48,3 +48,13 @@ def test_the_cells_of_a_failed_original_are_released_to_fail(tmp_path):
     pool, (_, _, cell_a, _) = _pool(tmp_path), _jobs(tmp_path)
     pool.failed_originals["a-0"] = "it diverged"
     assert pool._ready(deque([cell_a])) == [cell_a]
+
+
+def test_each_worker_sees_its_own_gpus(tmp_path):
+    pool = _pool(tmp_path)
+    pool.devices, pool.per_job = 4, 1
+    assert [pool._gpus(i) for i in range(4)] == ["0", "1", "2", "3"]
+    pool.per_job = 2  # a DDP job on 2 GPUs: two workers, a block each
+    assert [pool._gpus(i) for i in range(3)] == ["0,1", "2,3", "0,1"]
+    pool.devices = 0
+    assert pool._gpus(0) is None

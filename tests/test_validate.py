@@ -58,7 +58,7 @@ CONFIG_FAULTS = {
     "hparams misspelt method": ({"hparams": {"fintune": {"epochs": 1}}}, [], "hparams.fintune: no method 'fintune'"),
     "runtime devices list on cpu": ({"runtime": {"accelerator": "cpu", "devices": [0]}}, [], "runtime: Lightning refuses"),
     "dataset of no suite": ({"datasets": {"shapez": {"n_train": 40}}}, [], "datasets.shapez: no task suite 'shapez'"),
-    "precision": ({}, ["--precision", "bogus"], "runtime.precision must be one of auto, 64, 32, 16"),
+    "precision": ({}, ["--precision", "bogus"], "runtime.precision must be one of auto, 32-true, bf16-mixed, 16-mixed"),
     "devices": ({}, ["--devices", "0"], "runtime.devices must be a number of devices >= 1"),
     "accelerator": ({}, ["--accelerator", "tpuu"], "runtime.accelerator must be one of auto, cpu, gpu, cuda, not 'tpuu'"),
     "gpu without one": ({}, ["--accelerator", "gpu"], "runtime.accelerator is 'gpu' but no CUDA GPU is visible"),

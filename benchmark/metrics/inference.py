@@ -1,9 +1,14 @@
-"""Inference over a split: class probabilities (and later features) for every row."""
+"""Inference over a split: class probabilities (and features) for every row.
+
+``forward_context`` makes the context the forward passes run in: the runtime's
+(``Runtime.forward_context``, its Lightning precision plugin's, so evaluation autocasts as
+training did); none by default (float32). A factory, not a context: the plugin's context is
+single-use, and one call enters it once around its loop."""
 
 from __future__ import annotations
 
 from contextlib import contextmanager, nullcontext
-from typing import ContextManager, Iterator
+from typing import Callable, ContextManager, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -31,16 +36,15 @@ def predict_probs(
     *,
     device: torch.device | None = None,
     batch_size: int = 512,
-    autocast: ContextManager | None = None,
+    forward_context: Callable[[], ContextManager] = nullcontext,
 ) -> Tensor:
     """Softmax probabilities (float32, on the CPU) of ``model`` on every row of ``x``, in eval mode."""
     device = device or next(model.parameters()).device
     out = []
-    with eval_mode(model):
+    with eval_mode(model), forward_context():
         for start in range(0, len(x), batch_size):
             xb = to_unit_float(x[start : start + batch_size].to(device, non_blocking=True))
-            with autocast or nullcontext():
-                logits = model(xb)
+            logits = model(xb)
             out.append(logits.float().softmax(dim=1).cpu())
     return torch.cat(out) if out else torch.empty(0)
 
@@ -52,17 +56,16 @@ def predict_with_features(
     *,
     device: torch.device,
     batch_size: int = 512,
-    autocast: ContextManager | None = None,
+    forward_context: Callable[[], ContextManager] = nullcontext,
 ) -> tuple[Tensor, Tensor]:
     """(softmax probabilities, penultimate features), float32 on the CPU, in one eval pass of a
     Classifier (``features`` then ``head``)."""
     probs, feats = [], []
-    with eval_mode(model):
+    with eval_mode(model), forward_context():
         for start in range(0, len(x), batch_size):
             xb = to_unit_float(x[start : start + batch_size].to(device, non_blocking=True))
-            with autocast or nullcontext():
-                z = model.features(xb)
-                logits = model.head(z)
+            z = model.features(xb)
+            logits = model.head(z)
             probs.append(logits.float().softmax(dim=1).cpu())
             feats.append(z.float().cpu())
     return torch.cat(probs), torch.cat(feats)

@@ -43,7 +43,7 @@ def mi_rows(dataset: GroupDataset, settings: MetricSettings) -> np.ndarray:
 def test_features(model: nn.Module, dataset: GroupDataset, settings: MetricSettings, runtime: Runtime) -> np.ndarray:
     """Penultimate features (float16) of the MI rows of TEST."""
     rows = torch.from_numpy(mi_rows(dataset, settings))
-    _, z = predict_with_features(model, dataset.test.x[rows], device=runtime.device, autocast=runtime.autocast())
+    _, z = predict_with_features(model, dataset.test.x[rows], device=runtime.device, forward_context=runtime.forward_context)
     return z.half().numpy()
 
 
@@ -51,7 +51,7 @@ def collect(model: nn.Module, data: TaskData, settings: MetricSettings, runtime:
     """Probabilities on RETAIN, FORGET, VAL and TEST; on TEST also the features of the MI rows
     and the channel spreads of every norm layer (one pass)."""
     ds = data.dataset
-    kw = dict(device=runtime.device, autocast=runtime.autocast())
+    kw = dict(device=runtime.device, forward_context=runtime.forward_context)
     blocks = []
     for part, split, rows in (("retain", "train", data.retain_idx), ("forget", "train", data.forget_idx), ("val", "val", None)):
         s = ds.split(split)

@@ -12,7 +12,7 @@ as soon as its own original exists. The parent process owns the schedule:
   the store already); workers also exit on their own when the parent is gone.
 
 With CUDA, workers are spawned (CUDA does not survive a fork) and rebuild what they need from
-the picklable spec; each sees one GPU (``CUDA_VISIBLE_DEVICES``) and ``cores / workers`` CPU
+the picklable spec; each sees its GPU (``CUDA_VISIBLE_DEVICES``; a DDP job its block of N) and ``cores / workers`` CPU
 threads. On the CPU they are forked from the parent, which has imported torch and Lightning
 already (a spawned worker spends ~10 s importing them again), and each computes on ONE
 thread: torch's CPU results depend on the thread count, so one thread per worker keeps the
@@ -61,11 +61,11 @@ def _watch_parent(parent: int) -> None:
             os._exit(1)
 
 
-def _worker_main(conn: Connection, spec: Any, device: int | None, threads: int, parent: int, debug: bool) -> None:
+def _worker_main(conn: Connection, spec: Any, devices: str | None, threads: int, parent: int, debug: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what a Ctrl-C stops
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker inherits the parent's handler
-    if device is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(device)
+    if devices is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = devices
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     import torch
 
@@ -93,10 +93,10 @@ def _worker_main(conn: Connection, spec: Any, device: int | None, threads: int, 
 
 
 class _Worker:
-    def __init__(self, context: Any, index: int, spec: Any, device: int | None, threads: int, debug: bool) -> None:
+    def __init__(self, context: Any, index: int, spec: Any, devices: str | None, threads: int, debug: bool) -> None:
         self.index = index
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(child, spec, device, threads, os.getpid(), debug))
+        self.process = context.Process(target=_worker_main, args=(child, spec, devices, threads, os.getpid(), debug))
         self.process.start()
         child.close()
         self.job: Job | None = None
@@ -126,13 +126,21 @@ class Pool:
         self.claims = Claims()
         self.threads = max(1, (os.cpu_count() or 1) // workers) if cuda else CPU_THREADS
         self.devices = _cuda_count() if cuda else 0
+        self.per_job = runner.spec.runtime.processes if cuda else 1  # GPUs one job trains on (DDP: N)
         self.size = workers
         self.workers: list[_Worker] = []  # started when there is work (not for a run that reuses every cell)
         self.failed_originals: dict[str, str] = {}
 
     def _start(self, index: int) -> _Worker:
-        device = index % self.devices if self.devices else None
-        return _Worker(self.context, index, self.runner.spec, device, self.threads, self.debug)
+        return _Worker(self.context, index, self.runner.spec, self._gpus(index), self.threads, self.debug)
+
+    def _gpus(self, index: int) -> str | None:
+        """The GPUs worker ``index`` sees: its own block of ``per_job`` (one, or a DDP job's N)."""
+        if not self.devices:
+            return None
+        blocks = max(1, self.devices // self.per_job)
+        first = (index % blocks) * self.per_job
+        return ",".join(str(first + i) for i in range(self.per_job))
 
     def close(self) -> None:
         for worker in self.workers:
@@ -289,9 +297,10 @@ def run_pool(runner: Runner, cells: list[Cell], workers: int, done: Callable[[Ou
         pool.close()
 
 
-def default_workers(uses_cuda: bool) -> int:
-    if uses_cuda:
-        return max(1, _cuda_count())
+def default_workers(runtime: Any) -> int:
+    """One worker per GPU (per block of a DDP job's GPUs), or one per CPU core up to CPU_WORKERS."""
+    if runtime.uses_cuda:
+        return max(1, _cuda_count() // runtime.processes)
     return max(1, min(os.cpu_count() or 1, CPU_WORKERS))
 
 

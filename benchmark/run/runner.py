@@ -13,21 +13,26 @@ import errno
 import functools
 import hashlib
 import inspect
+import multiprocessing as mp
 import platform
 import resource
+import threading
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
+from torch.multiprocessing.spawn import ProcessRaisedException
 
 from benchmark.data.dataset import GroupDataset
+from benchmark.data.device import place
 from benchmark.data.source import DatasetWriter, read_dataset
 from benchmark.errors import BenchmarkError
 from benchmark.hashing import stable_hash
@@ -37,6 +42,7 @@ from benchmark.metrics.mutual_info import MIEstimate, original_mi_from, original
 from benchmark.model import Classifier, build_model
 from benchmark.registry import MethodRef
 from benchmark.run.record import CELL_SCHEMA_VERSION, DONE, FAILED, CellRecord, read_record, write_record
+from benchmark.run.runtime import Runtime
 from benchmark.run.spec import Spec
 from benchmark.run.store import Store
 from benchmark.run.validate import build_method, check_spec
@@ -88,13 +94,15 @@ class _Stage:
 
 
 class _EpochReport(Callback):
-    """Forwards epoch progress of a Trainer to the runner's progress display."""
+    """Forwards epoch progress of a Trainer to the runner's progress display (from rank 0 only
+    when several processes train)."""
 
     def __init__(self, report: Report, what: str) -> None:
         self.report, self.what = report, what
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: Any) -> None:
-        self.report(self.what, trainer.current_epoch + 1, int(trainer.max_epochs or 0))
+        if trainer.is_global_zero:
+            self.report(self.what, trainer.current_epoch + 1, int(trainer.max_epochs or 0))
 
 
 class FiniteLoss(Callback):
@@ -106,10 +114,67 @@ class FiniteLoss(Callback):
             raise CellFailure(f"non-finite loss ({loss.detach().float().mean().item()}) at epoch {trainer.current_epoch}, batch {batch_idx}")
 
 
+class _QueueReport:
+    """A report that spawned training processes can take along: it puts (what, done, total)
+    on a queue that a thread of the launching process reads (``_relayed``)."""
+
+    def __init__(self, queue: Any) -> None:
+        self.queue = queue
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        self.queue.put((what, done, total))
+
+
+@contextmanager
+def _relayed(report: Report, spawns: bool) -> Iterator[Report]:
+    """``report`` itself, or, when the Trainer spawns its processes (``report`` may be a pipe's
+    closure, which does not pickle), a ``_QueueReport`` whose reports this process forwards."""
+    if not spawns:
+        yield report
+        return
+    queue = mp.get_context("spawn").SimpleQueue()
+    thread = threading.Thread(target=_forward, args=(queue, report), daemon=True)
+    thread.start()
+    try:
+        yield _QueueReport(queue)
+    finally:
+        queue.put(None)
+        thread.join()
+
+
+def _forward(queue: Any, report: Report) -> None:
+    for what, done, total in iter(queue.get, None):
+        report(what, done, total)
+
+
+@contextmanager
+def _process_failures(runtime: Runtime) -> Iterator[None]:
+    """A spawned process's failure as one line: a module that does not pickle, or the last
+    line of the error that ended a process (a ``CellFailure``'s own message)."""
+    try:
+        yield
+    except ProcessRaisedException as err:
+        last = next((line for line in reversed(str(err).splitlines()) if line.strip()), "")
+        name, _, message = last.partition(": ")
+        name = name.rsplit(".", 1)[-1]
+        raise CellFailure(message if name == "CellFailure" else f"{name}: {message} (training process {err.error_index})") from None
+    except Exception as err:
+        if runtime.spawns and "pickle" in str(err).lower():
+            raise CellFailure(
+                f"DDP copies the module into each of its {runtime.processes} processes by pickle, and it does not pickle: {reason(err, 'training')}"
+            ) from None
+        raise
+
+
 def _fit(spec: Spec, module: Any, report: Report, what: str) -> None:
-    arguments = dict(module.trainer_arguments())
-    callbacks = list(arguments.pop("callbacks", [])) + [FiniteLoss(), _EpochReport(report, what)]
-    spec.runtime.trainer(callbacks=callbacks, **arguments).fit(module)
+    """Fit ``module`` with its ``trainer_arguments`` on the spec's runtime. Under DDP the
+    processes train copies; rank 0's weights (best-on-val restored) come back into ``module``."""
+    runtime, arguments = spec.runtime, dict(module.trainer_arguments())
+    with _relayed(report, runtime.spawns) as forward:
+        callbacks = list(arguments.pop("callbacks", [])) + [FiniteLoss(), _EpochReport(forward, what)]
+        trainer = runtime.trainer(callbacks=callbacks, **arguments)
+        with _process_failures(runtime), runtime.launching(module):
+            trainer.fit(module)
 
 
 def check_model(model: Any) -> None:
@@ -183,22 +248,27 @@ class Runner:
                 dataset = self.store.read_dir(directory, read)
                 if dataset is None:
                     raise BenchmarkError(f"the {source.name} cache at {directory} failed its check right after it was built")
-            self._datasets[key] = dataset
+            # loaders feed the runtime's device: a split is copied to a GPU when first read there, if it fits
+            self._datasets[key] = place(dataset, self.spec.runtime.device)
         return self._datasets[key]
 
     def runtime_identity(self) -> dict[str, Any]:
-        """What decides the numbers of a model's run: resolved accelerator, precision, devices
-        and device kind (not the strings as typed: '32-true' and 'auto' on the CPU are one)."""
+        """What decides the numbers of a model's run: resolved accelerator, precision, devices,
+        device kind and, under DDP, the strategy (its processes take shares of each batch:
+        BatchNorm statistics over the shares, other augmentation draws); not the strings as typed
+        ('32-true' and 'auto' on the CPU are one). One process adds no key, so that the keys
+        from before strategies stay valid."""
         runtime = self.spec.runtime
         kind = torch.cuda.get_device_name() if runtime.uses_cuda else "cpu"
-        return {"accelerator": runtime.device.type, "precision": runtime.resolved_precision, "devices": runtime.devices, "device": kind}
+        identity = {"accelerator": runtime.device.type, "precision": runtime.resolved_precision, "devices": runtime.devices, "device": kind}
+        return identity | ({"strategy": runtime.resolved_strategy} if runtime.spawns else {})
 
     def original_key(self, task: Task, seed: int) -> str:
         dataset = self.dataset(task)
         return stable_hash(
             {
                 "dataset": dataset.fingerprint,
-                "model": self.spec.model_for(task),
+                "model": self.spec.model_for(task).identity(),
                 "recipe": self.spec.recipe_for(task),
                 "classes": dataset.num_classes,
                 "seed": seed,
@@ -284,7 +354,7 @@ class Runner:
             retain_idx=retain_idx,
             seed=seed,
             recipe=self.spec.recipe_for(task),
-            initial_model=lambda: build_model(model_spec, dataset.num_classes, seed),
+            initial_model=functools.partial(build_model, model_spec, dataset.num_classes, seed),  # pickles (DDP)
         )
 
     def build_method(self, cell: Cell) -> UnlearningMethod:

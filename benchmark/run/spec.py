@@ -13,7 +13,7 @@ It comes from an optional YAML config file (``--config``) with CLI flags taking 
     preset: quick                          # quick (CPU budget) or paper (REFERENCE §3 recipes)
     recipe: {epochs: 6}                    # overrides every dataset's training recipe
     model: {backbone: test_vit}            # overrides every dataset's model
-    runtime: {accelerator: auto, devices: 1, precision: auto}
+    runtime: {accelerator: auto, devices: 1, precision: auto, strategy: auto}
     workers: auto             # cells run at once: one per GPU, or one per CPU core (up to 8), one thread each
     timeout: 1800             # seconds a cell (or an original) may run before it is stopped and stored as failed
     metrics: {mi_rows: 1000, attacks: {budget: auto, pgd_steps: 10}}  # auto: standard with --preset paper or a GPU
