@@ -4,10 +4,9 @@ On a GPU a split that fits in its free memory (with ``reserve_bytes`` left for t
 its activations and the attacks) is copied there once, as uint8, and batches are indexed on
 the device: no worker processes, no per-sample Python, no host-device copy per step (an
 epoch's order is drawn on the host, by the seeded generator the CPU path uses, and moved
-once). A split
-that does not fit stays memory-mapped on the host: each batch is gathered straight into
-pinned memory and a background thread copies it on a side stream while the step before it
-trains (``prefetch``). On the CPU nothing moves.
+once). A split that does not fit stays memory-mapped on the host: each batch is gathered
+straight into pinned memory and a background thread copies it on a side stream while the
+step before it trains (``prefetch``). On the CPU nothing moves.
 
 ``place`` marks a dataset with the device its loaders feed (and whether its splits must, may
 or must not be copied there); the copies themselves are made when a loader is first read
