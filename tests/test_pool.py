@@ -21,7 +21,7 @@ class _Store:
 def _pool(tmp_path: Path) -> Pool:
     """A pool without workers, over a runner that knows nothing is cached."""
     pool = Pool.__new__(Pool)
-    pool.runner = SimpleNamespace(store=_Store(tmp_path), original_key=lambda task, seed: f"{task}-{seed}", cached=lambda cell: None)
+    pool.runner = SimpleNamespace(store=_Store(tmp_path), original_key=lambda task, seed: f"{task}-{seed}", settled=lambda cell, any_status=False: None)
     pool.claims, pool.failed_originals = Claims(), {}
     return pool
 

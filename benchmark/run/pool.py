@@ -161,13 +161,7 @@ class Pool:
             outcomes.append(outcome)
             done(outcome)
 
-        todo = []
-        for cell in sorted(cells, key=lambda c: not c.method.cls.is_gold):
-            record = runner.cached(cell)
-            if record is None:
-                todo.append(cell)
-            else:
-                finish(Outcome(cell, "cached", record))
+        todo = runner.pending(cells, finish)
         if todo:
             self.workers = [self._start(i) for i in range(self.size)]
         cells = [Job("cell", c, runner.path(c), runner.original_key(c.task, c.seed)) for c in todo]
@@ -234,14 +228,12 @@ class Pool:
         cell = job.cell
         key = self.runner.original_key(cell.task, cell.seed)
         if key in self.failed_originals:
-            record = self.runner.failed(cell, "building the original", f"its original model failed: {self.failed_originals[key]}")
-            finish(Outcome(cell, "failed", record, record.error))
+            finish(self.runner.failure(cell, "building the original", f"its original model failed: {self.failed_originals[key]}"))
             return True
-        record = self.runner.cached(cell) if not any_status else self.runner.stored(cell)
-        if record is not None:
-            finish(Outcome(cell, "cached" if record.done else "failed", record, record.error))
-            return True
-        return False
+        outcome = self.runner.settled(cell, any_status)
+        if outcome is not None:
+            finish(outcome)
+        return outcome is not None
 
     def _collect(self, finish: Callable[[Outcome], None]) -> None:
         busy = [w for w in self.workers if w.job is not None]
@@ -281,8 +273,7 @@ class Pool:
         self.workers[worker.index] = self._start(worker.index)
         assert job is not None
         if job.kind == "cell":
-            record = self.runner.failed(job.cell, "worker", why)
-            finish(Outcome(job.cell, "failed", record, record.error))
+            finish(self.runner.failure(job.cell, "worker", why))
         else:
             self.failed_originals[self.runner.original_key(job.cell.task, job.cell.seed)] = f"training it {why}"
         self.claims.release(job.path)

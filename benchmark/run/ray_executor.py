@@ -40,11 +40,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from benchmark.errors import BenchmarkError
 from benchmark.run.locks import Claims
+from benchmark.run.pool import Job
 from benchmark.run.runner import Cell, Outcome, Runner, reason
 from benchmark.run.spec import Spec
 from benchmark.task import Task
@@ -126,16 +126,8 @@ def _cell_job(spec: Spec, run_id: str, identity: dict[str, Any], cell: Cell, deb
 
 
 @dataclass
-class _Job:
-    kind: str  # "original" or "cell"
-    cell: Cell  # for an original: a cell of its task and seed
-    path: Path  # what it produces: its lock is the claim
-    original: str  # the key of the cell's original
-
-
-@dataclass
 class _Flight:
-    job: _Job
+    job: Job
     task: Any  # the ObjectRefGenerator of its Ray task
     started: float | None = None  # time.monotonic() when it was seen to start
 
@@ -147,7 +139,7 @@ class _RayRun:
         self.ray, self.runner, self.address, self.timeout, self.debug = ray, runner, address, timeout, debug
         self.claims = Claims()
         self.flights: list[_Flight] = []
-        self.waiting: list[_Job] = []  # claimed by another live run
+        self.waiting: list[Job] = []  # claimed by another live run
         self.blocked: dict[str, list[Cell]] = {}  # cells waiting for their original, by its key
         self.connected = False  # whether this run called ray.init (and so ray.shutdown)
         self.finish: Callable[[Outcome], None] = lambda outcome: None
@@ -160,13 +152,7 @@ class _RayRun:
             done(outcome)
 
         self.finish = finish
-        todo = []
-        for cell in sorted(cells, key=lambda c: not c.method.cls.is_gold):
-            record = self.runner.cached(cell)
-            if record is None:
-                todo.append(cell)
-            else:
-                finish(Outcome(cell, "cached", record))
+        todo = self.runner.pending(cells, finish)
         if not todo:
             return outcomes
         self._connect()
@@ -174,7 +160,7 @@ class _RayRun:
         for cell in todo:
             self.blocked.setdefault(self.runner.original_key(cell.task, cell.seed), []).append(cell)
         for key, waiting in list(self.blocked.items()):
-            self._offer(_Job("original", waiting[0], self.runner.store.original(key), key))
+            self._offer(Job("original", waiting[0], self.runner.store.original(key), key))
         while self.flights or self.waiting:
             self.claims.heartbeat()
             self._retry_waiting()
@@ -230,7 +216,7 @@ class _RayRun:
         }
 
     # -- scheduling -----------------------------------------------------------------
-    def _offer(self, job: _Job, any_status: bool = False) -> None:
+    def _offer(self, job: Job, any_status: bool = False) -> None:
         """Finish ``job`` from the store, submit it once claimed, or wait for the run that holds it."""
         if self._finished_elsewhere(job, any_status):
             return
@@ -248,20 +234,19 @@ class _RayRun:
                 self.waiting.remove(job)
                 self._offer(job, any_status=True)
 
-    def _finished_elsewhere(self, job: _Job, any_status: bool) -> bool:
+    def _finished_elsewhere(self, job: Job, any_status: bool) -> bool:
         """Whether the store has ``job``'s product (from another run, or from before); finishes it."""
         if job.kind == "original":
             if not job.path.exists():
                 return False
-            self._original_done(job.original, "")
+            self._original_done(job.needs, "")
             return True
-        record = self.runner.stored(job.cell) if any_status else self.runner.cached(job.cell)
-        if record is None:
-            return False
-        self.finish(Outcome(job.cell, "cached" if record.done else "failed", record, record.error))
-        return True
+        outcome = self.runner.settled(job.cell, any_status)
+        if outcome is not None:
+            self.finish(outcome)
+        return outcome is not None
 
-    def _submit(self, job: _Job) -> None:
+    def _submit(self, job: Job) -> None:
         cell = job.cell
         arguments = (cell.task, cell.seed) if job.kind == "original" else (cell,)
         task = self.remote[job.kind].remote(self.spec_ref, self.run_id, self.identity, *arguments, self.debug)
@@ -271,10 +256,9 @@ class _RayRun:
         """Submit the cells of original ``key``, or store them as failed when it failed."""
         for cell in self.blocked.pop(key, []):
             if error:
-                record = self.runner.failed(cell, "building the original", f"its original model failed: {error}")
-                self.finish(Outcome(cell, "failed", record, record.error))
+                self.finish(self.runner.failure(cell, "building the original", f"its original model failed: {error}"))
             else:
-                self._offer(_Job("cell", cell, self.runner.path(cell), key))
+                self._offer(Job("cell", cell, self.runner.path(cell), key))
 
     # -- results --------------------------------------------------------------------
     def _collect(self) -> None:
@@ -314,9 +298,8 @@ class _RayRun:
         job = flight.job
         self.claims.release(job.path)
         if job.kind == "original":
-            self._original_done(job.original, result if isinstance(result, str) else "")
+            self._original_done(job.needs, result if isinstance(result, str) else "")
         elif isinstance(result, Outcome):
             self.finish(result)
         else:
-            record = self.runner.failed(job.cell, "worker", result)
-            self.finish(Outcome(job.cell, "failed", record, record.error))
+            self.finish(self.runner.failure(job.cell, "worker", result))

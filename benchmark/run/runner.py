@@ -448,6 +448,28 @@ class Runner:
         write_record(self.store, self.path(cell), record)
         return record
 
+    def failure(self, cell: Cell, stage: str, err: BaseException | str) -> Outcome:
+        """``failed`` as the cell's outcome."""
+        record = self.failed(cell, stage, err)
+        return Outcome(cell, "failed", record, record.error)
+
+    def settled(self, cell: Cell, any_status: bool = False) -> Outcome | None:
+        """What the store holds for ``cell`` already as an outcome: a done cell (``cached``), or
+        with ``any_status`` a failed one too; None when it must run."""
+        record = self.stored(cell) if any_status else self.cached(cell)
+        return None if record is None else Outcome(cell, "cached" if record.done else "failed", record, record.error)
+
+    def pending(self, cells: list[Cell], finish: Callable[[Outcome], None]) -> list[Cell]:
+        """The ``cells`` to run, gold cells first; those done in the store are finished as cached."""
+        todo = []
+        for cell in sorted(cells, key=lambda c: not c.method.cls.is_gold):
+            outcome = self.settled(cell)
+            if outcome is None:
+                todo.append(cell)
+            else:
+                finish(outcome)
+        return todo
+
     def stored(self, cell: Cell) -> CellRecord | None:
         """The stored record of ``cell`` (done or failed) when it has the same key."""
         record = read_record(self.store, self.path(cell))
