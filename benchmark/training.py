@@ -145,7 +145,8 @@ class KeepBestOnVal(Callback):
         self._state: dict[str, Tensor] | None = None
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: TrainingModule) -> None:
-        acc = accuracy(module.model, self.val.x, self.val.y.to(module.device))
+        # in the Trainer's precision, as the scorecard evaluates (Runtime.forward_context)
+        acc = accuracy(module.model, self.val.x, self.val.y, forward_context=trainer.precision_plugin.forward_context)
         if acc > self.best_acc:
             self.best_acc, self.best_epoch = acc, trainer.current_epoch
             self._state = {k: v.detach().clone() for k, v in module.model.state_dict().items()}

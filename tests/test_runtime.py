@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 from torch.multiprocessing.spawn import ProcessRaisedException
 
-from benchmark.data.dataset import Batch
+from benchmark.data.dataset import Batch, Split
 from benchmark.errors import BenchmarkError
 from benchmark.metrics.inference import accuracy, predict_probs
 from benchmark.model import build_model
 from benchmark.run import runner as runner_module
 from benchmark.run import runtime as runtime_module
-from benchmark.run.runner import CellFailure, _fit, _process_failures
+from benchmark.run.runner import CellFailure, FiniteLoss, _fit, _process_failures
 from benchmark.run.runtime import Runtime, _Shares
 from benchmark.training import ERM, KeepBestOnVal
 from tests.helpers import tiny_runner
@@ -111,6 +113,15 @@ def test_evaluation_runs_in_the_precision_plugin_of_the_trainer(precision, dtype
     predict_probs(probe, x)
     assert probe.dtypes[-1] == torch.float32  # no context asked for: float32
 
+
+
+def test_best_on_val_is_chosen_in_the_precision_of_the_trainer():
+    """KeepBestOnVal's validation pass autocasts as the Trainer does (its precision plugin)."""
+    trainer = Runtime(accelerator="cpu", precision="bf16-mixed").trainer()
+    probe, y = Probe(), torch.tensor([0, 1, 0, 1, 1])
+    keep = KeepBestOnVal(Split(torch.rand(5, 3, 2, 2), y, torch.zeros(5, dtype=torch.long)))
+    keep.on_train_epoch_end(trainer, SimpleNamespace(model=probe))
+    assert probe.dtypes == [torch.bfloat16] and keep.best_epoch == 0 and 0.0 <= keep.best_acc <= 1.0
 
 # -- DDP ----------------------------------------------------------------------------------
 
@@ -220,3 +231,32 @@ def test_ddp_with_two_gloo_processes_matches_one_process(tmp_path, monkeypatch):
     assert steps == {24}  # 3 epochs of 8 batches of 32 rows (240 rows)
     assert min(train_1, train_2) > 0.75, accuracies
     assert abs(train_1 - train_2) <= 0.1 and abs(test_1 - test_2) <= 0.1, accuracies
+
+
+# -- non-finite losses ---------------------------------------------------------------------
+
+
+def _feed(check: FiniteLoss, losses: list[float], epoch: int = 0) -> None:
+    trainer = SimpleNamespace(current_epoch=epoch)
+    for batch_idx, loss in enumerate(losses):
+        check.on_train_batch_end(trainer, None, {"loss": torch.tensor(loss)}, None, batch_idx)
+
+
+def test_a_cpu_loss_is_checked_at_its_own_batch():
+    with pytest.raises(CellFailure, match=r"^non-finite loss \(nan\) at epoch 1, batch 2$"):
+        _feed(FiniteLoss(), [1.0, 2.0, math.nan, 3.0], epoch=1)
+
+
+def test_losses_read_back_together_still_name_the_first_bad_batch():
+    """Every 4 batches (an accelerator's way): nothing is read before the 4th, then the first bad one is named."""
+    check = FiniteLoss(every=4)
+    _feed(check, [1.0, 2.0, math.inf])  # kept, not read yet
+    with pytest.raises(CellFailure, match=r"^non-finite loss \(inf\) at epoch 0, batch 2$"):
+        check.on_train_batch_end(SimpleNamespace(current_epoch=0), None, torch.tensor(math.nan), None, 3)
+    check = FiniteLoss(every=4)
+    _feed(check, [1.0, math.nan])
+    with pytest.raises(CellFailure, match=r"batch 1$"):
+        check.on_train_epoch_end(SimpleNamespace(current_epoch=0), None)  # the epoch's end reads the rest
+    check = FiniteLoss(every=4)
+    _feed(check, [1.0, 2.0, 3.0, 4.0, 5.0])
+    check.on_train_end(None, None)  # all finite: nothing raised

@@ -106,12 +106,41 @@ class _EpochReport(Callback):
 
 
 class FiniteLoss(Callback):
-    """Stops training at the first non-finite loss: a diverged model is never scored."""
+    """Stops training at a non-finite loss: a diverged model is never scored.
+
+    Reading a GPU's loss back every step would stall its queue, so on an accelerator the losses
+    are kept on the device and read back together every ``every`` batches (32 there, 1 on the
+    CPU) and at each epoch's end; the message names the first bad batch either way."""
+
+    def __init__(self, every: int | None = None) -> None:
+        self.every = every
+        self._pending: list[tuple[int, int, torch.Tensor]] = []  # (epoch, batch, loss) not yet read
 
     def on_train_batch_end(self, trainer: L.Trainer, module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        if isinstance(loss, torch.Tensor) and not bool(torch.isfinite(loss.detach()).all()):
-            raise CellFailure(f"non-finite loss ({loss.detach().float().mean().item()}) at epoch {trainer.current_epoch}, batch {batch_idx}")
+        if not isinstance(loss, torch.Tensor):
+            return
+        self._pending.append((trainer.current_epoch, batch_idx, loss.detach().float().mean()))
+        every = self.every or (1 if loss.device.type == "cpu" else 32)
+        if len(self._pending) >= every:
+            self._check()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: Any) -> None:
+        self._check()
+
+    def on_train_end(self, trainer: L.Trainer, module: Any) -> None:
+        self._check()
+
+    def _check(self) -> None:
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        losses = torch.stack([loss for _, _, loss in pending]).cpu()  # one read-back
+        bad = (~torch.isfinite(losses)).nonzero()
+        if len(bad):
+            first = int(bad[0])
+            epoch, batch_idx, _ = pending[first]
+            raise CellFailure(f"non-finite loss ({losses[first].item()}) at epoch {epoch}, batch {batch_idx}")
 
 
 class _QueueReport:
@@ -171,7 +200,7 @@ def _fit(spec: Spec, module: Any, report: Report, what: str) -> None:
     processes train copies; rank 0's weights (best-on-val restored) come back into ``module``."""
     runtime, arguments = spec.runtime, dict(module.trainer_arguments())
     with _relayed(report, runtime.spawns) as forward:
-        callbacks = list(arguments.pop("callbacks", [])) + [FiniteLoss(), _EpochReport(forward, what)]
+        callbacks = [FiniteLoss(), *arguments.pop("callbacks", []), _EpochReport(forward, what)]
         trainer = runtime.trainer(callbacks=callbacks, **arguments)
         with _process_failures(runtime), runtime.launching(module):
             trainer.fit(module)
