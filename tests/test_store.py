@@ -134,3 +134,14 @@ def test_a_claim_without_heartbeat_on_another_host_goes_stale(tmp_path, monkeypa
     old = time.time() - locks.STALE_AFTER - 1
     os.utime(lock_path(cell), (old, old))
     assert me.claim(cell)
+
+
+def test_an_atomically_written_file_gets_the_mode_open_would_give(tmp_path):
+    """Not mkstemp's private 0600: a leaderboard page must be readable by a web server."""
+    from benchmark.run.store import write_text
+
+    write_text(tmp_path / "page.html", "<p>")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert umask & 0o044 == 0  # the usual umask (022 or 002): the mode below differs from 0600
+    assert (tmp_path / "page.html").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -43,6 +43,10 @@ def warn(message: str) -> None:
     _console.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A fresh temporary path beside ``path`` (same suffix, so numpy and torch keep the name)
@@ -50,6 +54,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     processes writing one file never share a temporary file, and a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes it private; the file gets the mode open() would give
     os.close(fd)
     tmp = Path(name)
     try:
