@@ -1,4 +1,5 @@
-"""``unlearn-bench``: run the benchmark, list what is registered, rebuild the leaderboard."""
+"""``unlearn-bench``: run the benchmark, list what is registered, rebuild or show the leaderboard,
+validate and submit a method plugin."""
 
 from __future__ import annotations
 
@@ -54,11 +55,42 @@ def _parser() -> argparse.ArgumentParser:
 
     board = commands.add_parser(
         "leaderboard",
-        help="rebuild the leaderboard from result files alone",
-        description="Rebuild leaderboard.json, leaderboard.md and index.html from the result files under --runs.",
+        help="rebuild the leaderboard from result files and submitted entries (or --show it)",
+        description="Rebuild leaderboard.json, leaderboard.md and index.html from the result files under --runs and "
+        "the submitted entries under <leaderboard>/entries/; with --show, print the existing leaderboard.json instead.",
     )
     board.add_argument("--runs", type=Path, default=Path("runs"), help="results directory (default: ./runs)")
     board.add_argument("--leaderboard", type=Path, default=Path("leaderboard"), help="output directory (default: ./leaderboard)")
+    board.add_argument("--show", action="store_true", help="print the existing leaderboard.json as tables, without rebuilding it")
+
+    validate = commands.add_parser(
+        "validate",
+        help="check a method plugin against the contract and by a smoke run on a tiny task",
+        description="Check a method plugin: it imports; it is an UnlearningMethod taking (model, original, data); every "
+        "hyper-parameter has a JSON default; on a tiny task it runs with finite losses, changes the model, leaves the "
+        "original untouched, leaves a float32 Classifier and gives identical weights for one seed twice. Stops at the "
+        "first failing check: one line per problem (FILE:LINE: what), exit status 1.",
+    )
+    validate.add_argument("plugin", metavar="PLUGIN", help="FILE.py:CLASS or a registered method name")
+    validate.add_argument("--out", type=Path, help="keep the tiny task's data and original model in this store (default: a temporary directory)")
+
+    submit = commands.add_parser(
+        "submit",
+        help="validate a method plugin, run it over the benchmark grid and add its entry to the leaderboard",
+        description="Validate PLUGIN, run it on the official grid (the default benchmark's tasks and seeds, as "
+        "`unlearn-bench run`; --config, --tasks or --seeds make a custom grid), write <leaderboard>/entries/<method>.json "
+        "(its cells and their provenance) and rebuild the leaderboard with it.",
+    )
+    submit.add_argument("plugin", metavar="PLUGIN", help="FILE.py:CLASS or a registered method name")
+    submit.add_argument("--out", type=Path, help="results and model cache (default: ./runs)")
+    submit.add_argument("--leaderboard", type=Path, help="where the leaderboard and its entries/ go (default: ./leaderboard)")
+    submit.add_argument("--config", type=Path, help="YAML config file (a custom grid); options given here override it")
+    submit.add_argument("--tasks", nargs="+", metavar="T", help="task suites or task ids (a custom grid)")
+    submit.add_argument("--seeds", nargs="+", type=int, metavar="S", help="seeds (a custom grid)")
+    submit.add_argument("--workers", help="cells run at once in worker processes: a number, or auto")
+    submit.add_argument("--debug", action="store_true", help="keep and print the traceback of each failed cell")
+    submit.set_defaults(methods=None, accelerator=None, devices=None, precision=None, strategy=None, data=None, preset=None,
+                        pretrained=None, compile=None, timeout=None, shard=None, executor="local", ray_address=None)
 
     data = commands.add_parser("data", help="inspect a dataset's local copy", description="Inspect a dataset's local copy.")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
@@ -104,16 +136,13 @@ def _model_flags(args: argparse.Namespace, config: dict) -> dict | None:
     return {**(config.get("model") or {}), **flags} if flags else None
 
 
-def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    from benchmark.run.pool import default_workers, run_pool
-    from benchmark.run.runner import Runner
-    from benchmark.run.spec import build_spec, read_config
-    from benchmark.run.store import Store, check_free_space, check_writable
+def _spec(args: argparse.Namespace, config: dict, methods: list[str] | None = None) -> Any:
+    """The run's spec from the config and the flags (``methods`` instead of ``--methods``)."""
+    from benchmark.run.spec import build_spec
 
-    config = read_config(args.config)
-    spec = build_spec(
+    return build_spec(
         config,
-        methods=args.methods,
+        methods=methods or args.methods,
         tasks=args.tasks,
         seeds=args.seeds,
         out=args.out,
@@ -126,6 +155,27 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         timeout=args.timeout,
         shard=args.shard,
     )
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from benchmark.run.spec import read_config
+    from benchmark.run.store import Store
+
+    spec = _spec(args, read_config(args.config))
+    _, outcomes = _execute(spec, args, console)
+    failed = _summary(outcomes, spec, console)
+    _board(Store(spec.out), spec.leaderboard, console, tasks={t.id for t in spec.tasks})
+    _failures(failed, args.debug)
+    return 1 if failed else 0
+
+
+def _execute(spec: Any, args: argparse.Namespace, console: Console) -> tuple[Any, list[Any]]:
+    """Check the spec's directories and methods, then run its plan on the chosen executor with
+    a progress display; the runner and the outcomes."""
+    from benchmark.run.pool import default_workers, run_pool
+    from benchmark.run.runner import Runner
+    from benchmark.run.store import check_free_space, check_writable
+
     check_writable(spec.out, "output directory")
     check_writable(spec.leaderboard, "leaderboard directory")
     check_free_space(spec.out)
@@ -157,16 +207,22 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             outcomes = run_pool(runner, plan, workers, advance, report, spec.timeout, args.debug)
         for row in rows.values():
             progress.update(row, visible=False)
+    return runner, outcomes
 
+
+def _summary(outcomes: list[Any], spec: Any, console: Console) -> list[Any]:
+    """Print how many cells ran, were reused and failed; the failed outcomes."""
     failed = [o for o in outcomes if o.status == "failed"]
     ran = sum(o.status == "done" for o in outcomes)
     console.print(f"{ran} cells run, {len(outcomes) - ran - len(failed)} reused from {spec.out}, {len(failed)} failed")
-    _board(Store(spec.out), spec.leaderboard, console, tasks={t.id for t in spec.tasks})
+    return failed
+
+
+def _failures(failed: list[Any], debug: bool) -> None:
     for o in failed:
         err_console.print(f"error: {o.cell.label}: {o.error}", markup=False, highlight=False, soft_wrap=True)
-        if args.debug and o.record is not None and o.record.traceback:
+        if debug and o.record is not None and o.record.traceback:
             err_console.print(o.record.traceback, markup=False, highlight=False)
-    return 1 if failed else 0
 
 
 def _board(store: Any, directory: Path, console: Console, records: list | None = None, tasks: set[str] | None = None) -> None:
@@ -174,16 +230,20 @@ def _board(store: Any, directory: Path, console: Console, records: list | None =
     print its tables (of ``tasks``, default all) and the cells it shows as failed or refused."""
     import dataclasses
 
-    from benchmark.report.collect import collect, problem_rows
+    from benchmark.report.collect import collect, predictions_loader, problem_rows
     from benchmark.report.render import rich_tables, write_views
     from benchmark.report.scoring import score
     from benchmark.run.runner import versions
+    from benchmark.submit.entry import entry_cells, stored_records
 
-    collected = collect(store, records)
+    records = stored_records(store) if records is None else records
+    added = entry_cells(records, directory)
+    collected = collect(store, records + added)
     if not collected.scored and not collected.failed:
         raise BenchmarkError(f"no readable result files under {store.results}")
     failed, refused = problem_rows(collected)
-    board = dataclasses.replace(score(collected.cells(), versions()), failed=failed, refused=refused)
+    scored = score(collected.cells(), versions(), predictions=predictions_loader(store))
+    board = dataclasses.replace(scored, failed=failed, refused=refused)
     try:
         paths = write_views(board, directory)
     except OSError as err:
@@ -194,9 +254,64 @@ def _board(store: Any, directory: Path, console: Console, records: list | None =
     for row in refused:
         err_console.print(f"refused: {row['method']} · {row['task']} · seed {row['seed']}: {row['reason']}", markup=False, highlight=False, soft_wrap=True)
     console.print(
-        f"leaderboard of {len(collected.scored)} cells in {store.root} ({len(failed)} failed, {len(refused)} refused): "
+        f"leaderboard of {len(collected.scored)} cells in {store.root}{_from_entries(added, directory)} ({len(failed)} failed, {len(refused)} refused): "
         + ", ".join(str(p) for p in paths)
     )
+
+
+def _from_entries(added: list, directory: Path) -> str:
+    return f" and {len(added)} from {directory / 'entries'}" if added else ""
+
+
+def cmd_validate(args: argparse.Namespace, console: Console) -> int:
+    from benchmark.submit.check import validate_plugin
+
+    verdict = validate_plugin(args.plugin, args.out)
+    _print_verdict(verdict, console)
+    return 0 if verdict.ok else 1
+
+
+def _print_verdict(verdict: Any, console: Console) -> None:
+    """The checks that passed (stdout), the one that failed and its problems (stderr)."""
+    plain = {"markup": False, "highlight": False, "soft_wrap": True}
+    console.print(f"validate {verdict.plugin}", **plain)
+    for check in verdict.passed:
+        console.print(f"  ✓ {check}", **plain)
+    if verdict.ok:
+        console.print(f"{verdict.plugin}: all {len(verdict.passed)} checks passed in {verdict.seconds:.1f} s", **plain)
+        return
+    console.print(f"  ✗ {verdict.failed}", **plain)
+    for problem in verdict.problems:
+        err_console.print(problem, **plain)
+
+
+def cmd_submit(args: argparse.Namespace, console: Console) -> int:
+    from benchmark.run.spec import read_config
+    from benchmark.run.store import Store, check_writable
+    from benchmark.submit.check import validate_plugin
+    from benchmark.submit.entry import build_entry, write_entry
+
+    config = read_config(args.config)
+    out = args.out or Path(config.get("out") or "runs")
+    check_writable(out, "output directory")
+    verdict = validate_plugin(args.plugin, out)  # the tiny task's data and original stay in the store
+    _print_verdict(verdict, console)
+    if not verdict.ok:
+        return 1
+    spec = _spec(args, config, methods=[args.plugin])
+    grid = "custom" if args.config or args.tasks or args.seeds else "official"
+    if grid == "custom":
+        console.print('a custom grid (--config, --tasks or --seeds): the entry is marked grid "custom"')
+    runner, outcomes = _execute(spec, args, console)
+    failed = _summary(outcomes, spec, console)
+    if failed:
+        _failures(failed, args.debug)
+        err_console.print("error: no entry written: every cell must be done; fix the failures and submit again", markup=False)
+        return 1
+    entry = build_entry(runner, args.plugin, outcomes, grid)
+    console.print(f"entry: {write_entry(entry, spec.leaderboard)} ({len(entry['cells'])} result cells, grid {grid})", markup=False)
+    _board(Store(spec.out), spec.leaderboard, console, tasks={t.id for t in spec.tasks})
+    return 0
 
 
 def cmd_list(args: argparse.Namespace, console: Console) -> int:
@@ -222,9 +337,24 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
 def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
     from benchmark.run.store import Store
 
-    if not (args.runs / "results").is_dir():
+    if args.show:
+        return _show(args.leaderboard, console)
+    if not (args.runs / "results").is_dir() and not any((args.leaderboard / "entries").glob("*.json")):
         raise BenchmarkError(f"no results under {args.runs} (expected {args.runs / 'results'}/<task>/<method>/seed-<n>.json)")
     _board(Store(args.runs), args.leaderboard, console)
+    return 0
+
+
+def _show(directory: Path, console: Console) -> int:
+    """Print the leaderboard in ``directory`` (or that file) as tables, as it is."""
+    from benchmark.report.leaderboard import Leaderboard
+    from benchmark.report.render import rich_tables
+
+    path = directory if directory.suffix == ".json" else directory / "leaderboard.json"
+    if not path.is_file():
+        raise BenchmarkError(f"no leaderboard at {path}: build one with `unlearn-bench run` or `unlearn-bench leaderboard`")
+    for table in rich_tables(Leaderboard.load(path)):
+        console.print(table)
     return 0
 
 
@@ -275,7 +405,10 @@ def cmd_claims(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "rescore": cmd_rescore, "data": cmd_data, "claims": cmd_claims}
+COMMANDS = {
+    "run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "rescore": cmd_rescore, "data": cmd_data,
+    "claims": cmd_claims, "validate": cmd_validate, "submit": cmd_submit,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

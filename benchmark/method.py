@@ -55,6 +55,9 @@ class UnlearningMethod(TrainingModule):
     loader, the ``+rw`` variant).
     """
 
+    #: the name a method loaded from a file goes by (its leaderboard rows, its ``hparams`` key);
+    #: empty: its class name. A registered method goes by its entry point's name.
+    name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     paper: ClassVar[str] = ""
     #: its result is the reference (gold) that the other methods are scored against

@@ -1,21 +1,26 @@
 """Finding methods and tasks: entry points (built-ins and installed plugins alike) or a file.
 
 Method names: ``NAME`` (an entry point of ``unlearn_bench.methods``), ``NAME+rw`` (the same
-method with REWEIGHT), or ``path/to/file.py:ClassName``. Task names: a suite (an entry point
-of ``unlearn_bench.tasks``, all its tasks), or one task id, each optionally followed by
-``:key=value,...`` to change task settings (``shapes:skew=0.7``).
+method with REWEIGHT), or ``path/to/file.py:ClassName``; a method from a file goes by its
+class's ``name`` attribute, else its class name (the key of its ``hparams`` and its
+leaderboard rows). Task names: a suite (an entry point of ``unlearn_bench.tasks``, all its
+tasks), or one task id, each optionally followed by ``:key=value,...`` to change task
+settings (``shapes:skew=0.7``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import inspect
+import re
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from benchmark.errors import BenchmarkError
 from benchmark.method import UnlearningMethod, default_hparams
@@ -24,6 +29,10 @@ from benchmark.task import Task
 METHODS_GROUP = "unlearn_bench.methods"
 TASKS_GROUP = "unlearn_bench.tasks"
 REWEIGHT_SUFFIX = "+rw"
+#: what a method's name may hold: it names a folder of result files and a key of ``hparams``
+METHOD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+#: the module-name prefix of a plugin imported from its file (load_from_file)
+PLUGIN_MODULE = "unlearn_bench_plugin_"
 
 
 @cache
@@ -92,13 +101,23 @@ def load_method(spec: str) -> MethodRef:
     if ":" in base and base.split(":", 1)[0].endswith(".py"):
         path, class_name = base.rsplit(":", 1)
         cls = _check_method_class(load_from_file(path, class_name), spec)
-        name = getattr(cls, "name", None) or class_name
+        name = _file_method_name(cls, class_name, spec)
         return _checked(MethodRef(name + (REWEIGHT_SUFFIX if reweight else ""), cls, reweight, f"{path}:{class_name}", spec))
     eps = _entry_points(METHODS_GROUP)
     if base not in eps:
         raise BenchmarkError(f"unknown method {spec!r}; known: {', '.join(method_names())} (or FILE.py:CLASS)")
     cls = _check_method_class(_load(eps[base], "method"), f"method {base!r} ({eps[base].value})")
     return _checked(MethodRef(spec, cls, reweight, eps[base].value, spec))
+
+
+def _file_method_name(cls: type[UnlearningMethod], class_name: str, spec: str) -> str:
+    """The name a method from a file goes by: its ``name`` class attribute, else its class name."""
+    name = getattr(cls, "name", None) or class_name
+    if not (isinstance(name, str) and METHOD_NAME.fullmatch(name)):
+        raise BenchmarkError(
+            f"{spec}: name {name!r} must be a string of letters, digits, '_', '.' and '-' (it names the method's results)"
+        )
+    return name
 
 
 def _checked(ref: MethodRef) -> MethodRef:
@@ -132,24 +151,55 @@ def _load_quietly(name: str) -> Any:
 
 
 def load_from_file(path: str, name: str) -> Any:
-    """Import ``path`` as a module and return its attribute ``name``."""
+    """Import ``path`` as a module and return its attribute ``name``. The file may import the
+    modules beside it (``from helpers import f``): its folder is on ``sys.path`` while it runs."""
     file = Path(path)
     if not file.is_file():
         raise BenchmarkError(f"plugin file not found: {path}")
-    module_name = f"unlearn_bench_plugin_{abs(hash(str(file.resolve())))}"
+    where = file.resolve()
+    module_name = f"{PLUGIN_MODULE}{hashlib.sha256(str(where).encode()).hexdigest()[:16]}"
     spec = importlib.util.spec_from_file_location(module_name, file)
     if spec is None or spec.loader is None:
         raise BenchmarkError(f"cannot import {path} as a Python module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        with _importing_beside(where.parent):
+            spec.loader.exec_module(module)
     except Exception as err:
         sys.modules.pop(module_name, None)
         raise BenchmarkError(f"plugin file {path} failed to import: {type(err).__name__}: {err}") from None
     if not hasattr(module, name):
         raise BenchmarkError(f"plugin file {path} has no {name!r}")
     return getattr(module, name)
+
+
+@contextmanager
+def _importing_beside(folder: Path) -> Iterator[None]:
+    """``folder`` first on ``sys.path`` for the duration. The modules first imported from it
+    then (``helpers``, a package ``tools``) are dropped from ``sys.modules`` afterwards (the
+    plugin keeps its references to them), so that another plugin's folder with a module of the
+    same name gets its own; new submodules of packages imported before (``benchmark.losses``,
+    when the plugin sits beside ``benchmark/``) are kept."""
+    before = set(sys.modules)
+    sys.path.insert(0, str(folder))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(folder))
+        for added in set(sys.modules) - before:
+            if added.partition(".")[0] not in before and _from_folder(added, sys.modules.get(added), folder):
+                sys.modules.pop(added, None)
+
+
+def _from_folder(name: str, module: Any, folder: Path) -> bool:
+    """Whether module ``name`` is a module of ``folder`` (``folder/helpers.py``) or of a package
+    there (``folder/tools/...``), not one found elsewhere on ``sys.path``."""
+    file = getattr(module, "__file__", None)
+    if not file:
+        return False
+    top, path = name.partition(".")[0], Path(file).resolve()
+    return path == folder / f"{top}.py" or path.is_relative_to(folder / top)
 
 
 def suite_names() -> list[str]:

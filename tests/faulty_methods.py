@@ -59,3 +59,32 @@ class Hangs(_DoesNotTrain):
 
     def unlearn(self):
         time.sleep(3600)
+
+
+# -- for `unlearn-bench validate` (tests/test_validate_plugin.py) ---------------------------
+
+
+class NoDefaults(_TrainsOnRetain):
+    """A hyper-parameter without a default: the runner could not build it."""
+
+    def __init__(self, model, original, data, *, lr, epochs: int = 1, **common):
+        super().__init__(model, original, data, epochs=epochs, lr=lr, **common)
+
+
+class MutatesOriginal(_TrainsOnRetain):
+    """Trains, and nudges the frozen original's head on every step."""
+
+    def training_step(self, batch, batch_idx):
+        with torch.no_grad():
+            self.original.head.weight.add_(0.01)
+        return F.cross_entropy(self.model(batch.x), batch.y)
+
+
+class Nondeterministic(_DoesNotTrain):
+    """Adds noise from a generator seeded by the clock: two runs with one seed differ."""
+
+    def unlearn(self):
+        generator = torch.Generator().manual_seed(time.time_ns())
+        with torch.no_grad():
+            for p in self.model.parameters():
+                p.add_(1e-3 * torch.randn(p.shape, generator=generator))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.report import claims as C
+from benchmark.report import statistics
 from benchmark.report.claims import CONTRADICTED, INCONCLUSIVE, NOT_MEASURED, SUPPORTED
 from benchmark.report.leaderboard import Leaderboard
 from benchmark.report.scoring import score
@@ -54,6 +55,7 @@ def flat(value: float) -> list[float]:
 
 # -- the statistics -------------------------------------------------------------------
 def test_t_interval_by_hand():
+    assert C.t_interval is statistics.t_interval  # one t-interval, the leaderboard's
     iv = C.t_interval([10.0, 12.0, 14.0], [0, 1, 2])
     # mean 12, sd 2, t_{0.975, 2} = 4.3027: 12 ± 4.3027 · 2 / √3 = 12 ± 4.968
     assert (iv.mean, iv.sd, iv.n, iv.seeds) == (12.0, 2.0, 3, (0, 1, 2))

@@ -6,7 +6,7 @@ import pytest
 from benchmark.errors import BenchmarkError
 from benchmark.metrics import catalog
 from benchmark.report.leaderboard import Leaderboard, validate
-from benchmark.report.render import rich_tables, to_html, to_markdown, write_views
+from benchmark.report.render import rank_text, rich_tables, to_html, to_markdown, write_views
 from benchmark.report.scoring import score
 from tests.test_scoring import CELLS
 
@@ -39,13 +39,14 @@ def test_schema_rejects_broken_files(breakage):
 
 def test_views_come_from_the_json(tmp_path):
     paths = write_views(score(CELLS), tmp_path)
-    assert [p.name for p in paths] == ["leaderboard.json", "leaderboard.md", "index.html"]
+    assert [p.name for p in paths][:3] == ["leaderboard.json", "leaderboard.md", "index.html"]  # and schema.json where published
     stored = Leaderboard.load(paths[0])
     md, page = paths[1].read_text(), paths[2].read_text()
     assert md == to_markdown(stored) and page == to_html(stored)
-    assert "| gold | retrain |" in md and "| 1 | ga |" in md
-    assert "<table>" in page and "ft+rw" in page
-    assert json.loads(paths[0].read_text())["schema_version"] == 3
+    ga = next(e for e in stored.entries if e.method == "ga")
+    assert "| gold | **retrain** (gold) |" in md and f"| {rank_text(ga)} | ga" in md
+    assert '<table class="board">' in page and 'data-method="ft+rw"' in page
+    assert json.loads(paths[0].read_text())["schema_version"] == 4
 
 
 def test_nan_is_written_as_null(tmp_path):
@@ -67,7 +68,7 @@ def test_undefined_per_seed_values_are_null_and_read_back_as_nan(tmp_path):
     score(cells).save(tmp_path / "lb.json")
     data = json.loads((tmp_path / "lb.json").read_text())
     ft = next(e for e in data["entries"] if e["method"] == "ft")
-    assert ft["metrics"]["test_acc"] == {"mean": 80.0, "std": 0.0, "n": 1, "values": [80.0, None]}
+    assert ft["metrics"]["test_acc"] == {"mean": 80.0, "std": 0.0, "n": 1, "values": [80.0, None], "ci": None, "boot": None}
     stat = next(e for e in Leaderboard.load(tmp_path / "lb.json").entries if e.method == "ft").metrics["test_acc"]
     assert stat.values[0] == 80.0 and math.isnan(stat.values[1])
 
@@ -83,7 +84,8 @@ def test_the_columns_are_the_catalogs_with_an_autoattack_budget_only_where_carri
     assert header(board) == ["Rank", "Method", *fixed]
     stored = board.to_json()
     seeds = len(stored["entries"][0]["seeds"])
-    stored["entries"][0]["metrics"]["autoattack_reduced_acc"] = {"mean": 12.5, "std": 0.0, "n": seeds, "values": [12.5] * seeds}
+    stored["entries"][0]["metrics"]["autoattack_reduced_acc"] = {"mean": 12.5, "std": 0.0, "n": seeds, "values": [12.5] * seeds,
+                                                                 "ci": [12.5, 12.5], "boot": None}
     with_reduced = Leaderboard.from_json(stored)
     assert header(with_reduced) == ["Rank", "Method", *fixed[:-1], "AutoAttack (reduced) acc", fixed[-1]]
     assert "| 12.5 ± 0.0 |" in to_markdown(with_reduced)

@@ -28,8 +28,8 @@ import numpy as np
 from scipy import stats
 
 from benchmark.report.leaderboard import Entry, Leaderboard
+from benchmark.report.statistics import LEVEL, Interval, t_interval, t_quantile
 
-LEVEL = 0.95
 SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_MEASURED = "supported", "contradicted", "inconclusive", "not measured"
 GOLD, RW_GOLD, ORIGINAL, MIU, SOFT, HARD = "retrain", "retrain+rw", "original", "miu", "soft_weighted", "hard_weighted"
 G_ACC, AVG_GAP, WORST, TEST_ACC, EO, PGD, FGAP = (
@@ -37,36 +37,7 @@ G_ACC, AVG_GAP, WORST, TEST_ACC, EO, PGD, FGAP = (
 )
 
 
-# -- statistics -----------------------------------------------------------------------
-@dataclass(frozen=True)
-class Interval:
-    """The t-interval of paired differences d over ``seeds``:
-    mean(d) ± t_{(1+level)/2, n−1} · sd(d) / √n; NaN ends with fewer than 2 seeds."""
-
-    mean: float
-    sd: float
-    n: int
-    low: float
-    high: float
-    seeds: tuple[int, ...] = ()
-
-    @property
-    def side(self) -> int:
-        """+1 if the interval is entirely above 0, −1 if entirely below, else 0."""
-        return 1 if self.low > 0 else -1 if self.high < 0 else 0
-
-
-def t_interval(diffs: Sequence[float], seeds: Sequence[int] = (), level: float = LEVEL) -> Interval:
-    """mean ± t_{(1+level)/2, n−1} · sd / √n of ``diffs`` (scipy's t quantile)."""
-    n = len(diffs)
-    mean = statistics.fmean(diffs) if n else math.nan
-    if n < 2:
-        return Interval(mean, math.nan, n, math.nan, math.nan, tuple(seeds))
-    sd = statistics.stdev(diffs)
-    half = float(stats.t.ppf((1 + level) / 2, n - 1)) * sd / math.sqrt(n)
-    return Interval(mean, sd, n, mean - half, mean + half, tuple(seeds))
-
-
+# -- statistics (the t-interval is the leaderboard's: benchmark/report/statistics.py) ------
 def seeds_needed(mean: float, sd: float, level: float = LEVEL) -> int | None:
     """A projection: the smallest n ≥ 2 with t_{(1+level)/2, n−1} · sd / √n < |mean|, i.e. the
     seeds that would put the interval clear of 0 if the observed mean and sd held. None when
@@ -78,7 +49,7 @@ def seeds_needed(mean: float, sd: float, level: float = LEVEL) -> int | None:
     q = (1 + level) / 2
     # t_{q, n−1} > z_q, so every n below (z_q · sd / |mean|)² fails: start the search there
     n = max(2, math.floor((float(stats.norm.ppf(q)) * sd / abs(mean)) ** 2))
-    while float(stats.t.ppf(q, n - 1)) * sd / math.sqrt(n) >= abs(mean):
+    while t_quantile(q, n - 1) * sd / math.sqrt(n) >= abs(mean):
         n += 1
     return n
 

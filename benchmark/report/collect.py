@@ -6,8 +6,9 @@ dataset or setting since: their numbers would be compared with the wrong referen
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
+from benchmark.metrics.predictions import Predictions
 from benchmark.run.record import CellRecord, read_record
 from benchmark.run.store import Store
 
@@ -48,3 +49,17 @@ def problem_rows(collected: Collected) -> tuple[list[dict[str, Any]], list[dict[
     failed = [{"method": r.method, "task": r.task_id, "seed": r.seed, "stage": r.stage, "error": r.error} for r in collected.failed]
     refused = [{"method": r.method, "task": r.task_id, "seed": r.seed, "reason": why} for r, why in collected.refused]
     return failed, refused
+
+
+def predictions_loader(store: Store) -> Callable[[dict[str, Any]], Predictions | None]:
+    """For ``score(..., predictions=...)``: a scored cell's per-sample predictions, read from
+    the file its ``predictions`` field names beside its JSON; None when it names none or the
+    file is missing or corrupt (the store quarantines a corrupt one and names it)."""
+
+    def load(cell: dict[str, Any]) -> Predictions | None:
+        if not cell.get("predictions"):
+            return None
+        path = store.cell(cell["task"]["id"], cell["method"], cell["seed"]).with_name(cell["predictions"])
+        return store.read(path, Predictions.load)
+
+    return load

@@ -4,16 +4,21 @@ A cell is reused when its file holds the same ``key`` (DomainBed's rule): the ha
 resolved settings that produced it (task and dataset, method and the hash of its source,
 hyper-parameters, original model, seed, runtime, metric settings). A cell that failed is
 stored too, with its reason, so that the leaderboard shows it as failed; a later run retries it.
+
+The JSON follows ``$defs/cell`` of the published schema (benchmark/report/schema.json,
+leaderboard/SCHEMA.md), checked when a record is written and when it is read: a file that
+does not match is corrupt (quarantined by the store, and the cell run again).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmark.report.schema import first_problem
 from benchmark.run.store import Store
 
 CELL_SCHEMA_VERSION = 2  # 2: a dataclass with status, the gold's key and the method source's hash
@@ -65,24 +70,32 @@ class CellRecord:
         return f"{self.method} · {self.task_id} · seed {self.seed}"
 
     def to_json(self) -> str:
-        return json.dumps(json_safe(asdict(self)), indent=1, default=str) + "\n"
+        """The JSON text of the record; ValueError (one line) when it does not match the
+        schema (``$defs/cell`` of benchmark/report/schema.json), so that no such file is written."""
+        text = json.dumps(json_safe(asdict(self)), indent=1, default=str) + "\n"
+        check(json.loads(text))
+        return text
 
     @classmethod
     def from_json(cls, text: str) -> CellRecord:
-        """The record in ``text``; ValueError when it is not a record of this schema."""
+        """The record in ``text``; ValueError (one line, naming the JSON path of the first
+        problem) when it is not a result cell of this schema."""
         data = json.loads(text)
         if not isinstance(data, dict) or data.get("schema_version") != CELL_SCHEMA_VERSION:
             version = data.get("schema_version") if isinstance(data, dict) else None
             raise ValueError(f"not a result cell of schema {CELL_SCHEMA_VERSION} (schema_version {version!r})")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown fields {', '.join(unknown)}")
+        check(data)
         record = cls(**data)
-        if record.status not in (DONE, FAILED):
-            raise ValueError(f"status {record.status!r}")
         record.metrics = {k: math.nan if v is None else v for k, v in record.metrics.items()}
         return record
+
+
+def check(data: Any) -> None:
+    """ValueError (one line: the JSON path of the first problem) unless ``data`` matches
+    ``$defs/cell`` of the published schema (benchmark/report/schema.json)."""
+    problem = first_problem(data, "cell")
+    if problem is not None:
+        raise ValueError(f"not a result cell of schema {CELL_SCHEMA_VERSION}: {problem}")
 
 
 def json_safe(obj: Any) -> Any:

@@ -40,7 +40,7 @@ from benchmark.method import UnlearningMethod, default_hparams, reweights
 from benchmark.metrics import scorecard
 from benchmark.metrics.mutual_info import MIEstimate, original_mi_from, original_mi_metrics
 from benchmark.model import Classifier, build_model
-from benchmark.registry import MethodRef
+from benchmark.registry import PLUGIN_MODULE, MethodRef
 from benchmark.run.record import CELL_SCHEMA_VERSION, DONE, FAILED, CellRecord, read_record, write_record
 from benchmark.run.runtime import Runtime
 from benchmark.run.spec import Spec
@@ -225,9 +225,17 @@ def check_model(model: Any) -> None:
 
 @functools.lru_cache(maxsize=None)
 def source_hash(cls: type) -> str:
-    """sha256 of the file the class is defined in: an edited method invalidates its cells."""
+    """sha256 of the source an edited method changes, so that an edit invalidates its cells:
+    the file the class is defined in, and for a plugin imported from its file also the
+    Python files beside it (the helper modules it may import)."""
     try:
-        return hashlib.sha256(Path(inspect.getfile(cls)).read_bytes()).hexdigest()[:16]
+        file = Path(inspect.getfile(cls))
+        if not cls.__module__.startswith(PLUGIN_MODULE):
+            return hashlib.sha256(file.read_bytes()).hexdigest()[:16]
+        digest = hashlib.sha256()
+        for path in sorted(file.parent.glob("*.py")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        return digest.hexdigest()[:16]
     except (TypeError, OSError):
         return ""
 
