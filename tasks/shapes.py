@@ -14,7 +14,8 @@ the minority rows force it to, so worst-group accuracy sits well below the avera
 taking rows of g* out of TRAIN costs g* accuracy in proportion.
 
 Presets. ``quick`` (the default benchmark): 3,000 / 800 / 2,000 rows at 24 px, drawn by
-numpy on the host. ``paper``: Waterbirds' size and group counts (4,795 / 1,199 / 5,794 rows;
+numpy on the host. ``smoke`` (``unlearn-bench validate``'s smoke run): the same at 240 / 40
+/ 80 rows, one epoch. ``paper``: Waterbirds' size and group counts (4,795 / 1,199 / 5,794 rows;
 TRAIN 3498 / 184 / 56 / 1057, so the background agrees with the target in 95% of it) at
 224 px, for ResNet-18 with the Waterbirds recipe of REFERENCE §3, drawn by the ``counter``
 engine: every random number is a hash of (seed, split, purpose, row, pixel) computed with
@@ -29,7 +30,7 @@ TRAIN follows ``spurious`` and VAL/TEST are balanced.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterator
 
 import numpy as np
@@ -189,6 +190,8 @@ def group_counts(shares: tuple[float, ...], n: int) -> list[int]:
 WATERBIRDS = WaterbirdsSource.published_counts
 PRESET_DATA: dict[str, dict[str, Any]] = {
     "quick": dict(n_train=3000, n_val=800, n_test=2000, size=24, engine="numpy", train_groups=(), val_groups=(), test_groups=()),
+    # `unlearn-bench validate`'s smoke run: the quick data cut to a few hundred rows, one epoch
+    "smoke": dict(n_train=240, n_val=40, n_test=80, size=24, engine="numpy", train_groups=(), val_groups=(), test_groups=()),
     "paper": dict(
         n_train=sum(WATERBIRDS["train"]), n_val=sum(WATERBIRDS["val"]), n_test=sum(WATERBIRDS["test"]), size=224, engine="counter",
         train_groups=tuple(WATERBIRDS["train"]), val_groups=tuple(WATERBIRDS["val"]), test_groups=tuple(WATERBIRDS["test"]),
@@ -226,7 +229,7 @@ class ShapesSource(PresetSource):
     # Waterbirds' paper recipe (REFERENCE §3) on ResNet-18 at 224 px, from random weights: the
     # data is synthetic (ImageNet features buy nothing) and GPU machines may be offline.
     _paper = (ModelSpec(backbone="resnet18", image_size=224), WaterbirdsSource.presets["paper"][1])
-    presets = {"quick": _quick, "paper": _paper}
+    presets = {"quick": _quick, "smoke": (_quick[0], replace(_quick[1], epochs=1)), "paper": _paper}
     published_counts = {}
     layouts = "nothing: shapes is generated"
     # The bar is faint (contrast up to 0.3 under noise 0.08), so the standard 8/255 breaks every

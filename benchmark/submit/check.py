@@ -9,8 +9,8 @@ earlier ones), and every problem that check found is one line, ``FILE:LINE: what
 3. every hyper-parameter has a default, of a common hyper-parameter's range, that serialises
    to JSON; ``dataset_overrides`` names known datasets ("<dataset>" or "<dataset> r=<r>") and
    known hyper-parameters with values of their types;
-4. it runs on the tiny task (``TINY``: 240 TRAIN rows of shapes, a 1-epoch original, the method
-   at most 1 epoch), with the runner's own checks: every loss finite (``FiniteLoss``), and
+4. it runs on the smoke task (``smoke_task``: a default task at its dataset's ``smoke`` preset,
+   a 1-epoch original, the method at most 1 epoch), with the runner's own checks: every loss finite (``FiniteLoss``), and
    ``self.model`` left a float32 ``Classifier`` with finite weights (``check_model``);
 5. it changes the model's weights;
 6. it leaves the frozen original untouched (every tensor's sha256, before and after);
@@ -36,13 +36,13 @@ from types import SimpleNamespace
 from typing import Any, Callable, Iterator
 
 from benchmark.errors import BenchmarkError
-from benchmark.method import HPARAM_RULES, UnlearningMethod, default_hparams, hparam_types
+from benchmark.method import HPARAM_RULES, UnlearningMethod, default_hparams, hparam_types, task_overrides
 from benchmark.registry import METHODS_GROUP, REWEIGHT_SUFFIX, load_from_file, load_method, required_arguments, suite_names
 from benchmark.run.validate import Rule, describe, matches
+from benchmark.task import Task
 
-#: the tiny task of the smoke run (tests/conftest.py's TINY)
-TINY: dict[str, Any] = {"datasets": {"shapes": {"n_train": 240, "n_val": 40, "n_test": 80}}, "recipe": {"epochs": 1}, "seeds": [0]}
-SMOKE_TASK = "shapes/g2-r0.9-skew1.0"
+#: the dataset preset a task suite offers for the smoke run (a few hundred rows, one epoch)
+SMOKE = "smoke"
 SMOKE_EPOCHS = 1
 
 
@@ -344,7 +344,8 @@ def _smoke(verdict: Verdict, cls: type[UnlearningMethod], root: Path) -> None:
         original = _original(runner, cell)
         before = fingerprint(original)
         method, problems = _run(runner, cell, cls)
-    verdict.require(problems, f"runs on {SMOKE_TASK} (240 TRAIN rows, at most {SMOKE_EPOCHS} epoch): finite losses; self.model a float32 Classifier")
+    where = f"{cell.task.id} ({len(runner.dataset(cell.task).train)} TRAIN rows, at most {SMOKE_EPOCHS} epoch)" if cell else "the smoke task"
+    verdict.require(problems, f"runs on {where}: finite losses; self.model a float32 Classifier")
     weights = fingerprint(method.model)
     verdict.require(_unchanged(cls, before, weights), "changes the model's weights")
     changed = _differing(before, fingerprint(method.original)) or _differing(before, fingerprint(original))
@@ -375,24 +376,40 @@ def _nondeterministic(cls: type, seed: int, weights: dict[str, str], again: Any)
     ]
 
 
+def smoke_task() -> Task:
+    """The smoke run's task: the last default task (the most skewed of the default grid) of the
+    first task suite whose dataset offers the ``smoke`` preset, built with it."""
+    from benchmark import registry
+
+    for suite in registry.suite_names():
+        source = type(registry.load_suite(suite)[0].source)
+        if SMOKE in getattr(source, "presets", {}):
+            tasks = [t for t in registry.load_suite(suite, {"preset": SMOKE}) if t.default]
+            if tasks:
+                return tasks[-1]
+    raise BenchmarkError(f"validate needs a task suite whose dataset has a {SMOKE!r} preset; none is installed")
+
+
 def _tiny_runner(given: str, cls: type[UnlearningMethod], root: Path) -> tuple[Any, Any, list[str]]:
-    """The runner of the tiny spec, the plugin's cell in it, and the problems of building them."""
+    """The runner of the smoke spec, the plugin's cell in it, and the problems of building them."""
     from benchmark.run.runner import Runner
     from benchmark.run.spec import build_spec
 
+    task = smoke_task()
     try:
         ref = load_method(given)
-        hparams = {ref.base_name: {"epochs": SMOKE_EPOCHS}} if _trains_longer(cls) else {}
-        spec = build_spec({**TINY, "out": str(root), "hparams": hparams}, methods=[given], tasks=[SMOKE_TASK])
+        hparams = {ref.base_name: {"epochs": SMOKE_EPOCHS}} if _trains_longer(cls, task) else {}
+        config = {"datasets": {task.source.name: {"preset": SMOKE}}, "seeds": [0], "out": str(root), "hparams": hparams}
+        spec = build_spec(config, methods=[given], tasks=[task.id])
     except BenchmarkError as err:
         return None, None, [f"{_defined_at(cls)}: {err}"]
     runner = Runner(spec)
     return runner, next(c for c in runner.plan() if c.method.given == ref.given), []
 
 
-def _trains_longer(cls: type[UnlearningMethod]) -> bool:
-    """Whether the method's shapes default trains more epochs than the smoke run, and takes ``epochs``."""
-    chosen = {**default_hparams(cls), **cls.dataset_overrides.get("shapes", {})}
+def _trains_longer(cls: type[UnlearningMethod], task: Task) -> bool:
+    """Whether the method's default on the task's dataset trains more epochs than the smoke run, and takes ``epochs``."""
+    chosen = {**default_hparams(cls), **task_overrides(cls, task)}
     params = inspect.signature(cls.__init__).parameters.values()
     takes = any(p.name == "epochs" or p.kind is p.VAR_KEYWORD for p in params)
     epochs = chosen.get("epochs")
