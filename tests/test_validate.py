@@ -11,6 +11,7 @@ import yaml
 
 from benchmark.errors import BenchmarkError
 from benchmark.registry import load_method, method_names, required_arguments
+from benchmark.run.spec import build_spec
 from benchmark.run.validate import OneOf, Range, check_settings, check_spec, matches
 from tests.helpers import tiny_runner
 
@@ -161,3 +162,11 @@ def test_rules_print_what_they_allow():
 
 def test_every_registered_method_defaults_every_hyper_parameter():
     assert all(required_arguments(load_method(name).cls) == [] for name in method_names())
+
+
+def test_one_plugin_file_written_two_ways_is_one_method(tmp_path, monkeypatch):
+    """``./a.py:X`` and ``a.py:X`` name one class of one file: one method, not a clash of names."""
+    (tmp_path / "a.py").write_text(PLAIN)
+    monkeypatch.chdir(tmp_path)
+    spec = build_spec({"tasks": ["shapes/g2-r0.9-skew1.0"]}, methods=["./a.py:MyMethod", "a.py:MyMethod"])
+    assert [m.name for m in spec.methods].count("MyMethod") == 1

@@ -23,6 +23,7 @@ It comes from an optional YAML config file (``--config``) with CLI flags taking 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,12 +205,21 @@ def with_golds(methods: list[MethodRef], tasks: list[Task], hparams: dict[str, d
 
 
 def _check_unique(kept: MethodRef, other: MethodRef) -> None:
-    """Two methods of one name are one method (loaded from one place), or a fault."""
-    if kept.source != other.source:
+    """Two methods of one name are one method (one class of one file, however its path is
+    written), or a fault."""
+    if kept.source != other.source and _defined_in(kept.cls) != _defined_in(other.cls):
         raise BenchmarkError(
             f"two methods are named {kept.name!r}: {kept.given} ({kept.source}) and {other.given} ({other.source}); "
             "give one a distinct `name` class attribute"
         )
+
+
+def _defined_in(cls: type) -> tuple[str, str]:
+    """(the resolved file the class is defined in, its qualified name)."""
+    try:
+        return str(Path(inspect.getfile(cls)).resolve()), cls.__qualname__
+    except (TypeError, OSError):
+        return cls.__module__, cls.__qualname__
 
 
 def build_spec(config: dict[str, Any], **flags: Any) -> Spec:
