@@ -230,11 +230,11 @@ def _board(store: Any, directory: Path, console: Console, records: list | None =
     print its tables (of ``tasks``, default all) and the cells it shows as failed or refused."""
     import dataclasses
 
-    from benchmark.report.collect import collect, predictions_loader, problem_rows
+    from benchmark.report.collect import collect, predictions_loader, problem_rows, stored_records
     from benchmark.report.render import rich_tables, write_views
     from benchmark.report.scoring import score
     from benchmark.run.runner import versions
-    from benchmark.submit.entry import entry_cells, stored_records
+    from benchmark.submit.entry import entry_cells
 
     records = stored_records(store) if records is None else records
     added = entry_cells(records, directory)

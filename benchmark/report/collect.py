@@ -24,11 +24,15 @@ class Collected:
         return [asdict(r) for r in self.scored]
 
 
+def stored_records(store: Store) -> list[CellRecord]:
+    """Every readable result cell of the store (corrupt files are quarantined and named by it)."""
+    return [r for r in (read_record(store, p) for p in store.cells()) if r is not None]
+
+
 def collect(store: Store, records: list[CellRecord] | None = None) -> Collected:
-    """Sort ``records`` (default: every readable cell of the store; corrupt files are
-    quarantined and named by the store) into scored, failed and refused."""
+    """Sort ``records`` (default: ``stored_records``) into scored, failed and refused."""
     if records is None:
-        records = [r for r in (read_record(store, p) for p in store.cells()) if r is not None]
+        records = stored_records(store)
     by_cell = {(r.task_id, r.method, r.seed): r for r in records}
     out = Collected()
     for record in records:

@@ -23,8 +23,9 @@ from typing import Any, Callable
 
 from benchmark.errors import BenchmarkError
 from benchmark.hashing import stable_hash
-from benchmark.run.record import CellRecord, read_record
-from benchmark.run.store import Store, warn, write_text
+from benchmark.report.schema import validate_submission
+from benchmark.run.record import CellRecord
+from benchmark.run.store import warn, write_text
 
 ENTRY_SCHEMA_VERSION = 1
 ENTRIES = "entries"
@@ -108,18 +109,9 @@ def write_entry(entry: dict[str, Any], leaderboard: Path) -> Path:
 
 
 def check_entry(data: Any) -> list[CellRecord]:
-    """The cells of an entry; ValueError (or the schema's error) naming what is wrong."""
-    from benchmark.report import leaderboard
-
-    validate_submission = getattr(leaderboard, "validate_submission", None)
-    if validate_submission is not None:
-        validate_submission(data)
-    if not isinstance(data, dict) or data.get("schema_version") != ENTRY_SCHEMA_VERSION:
-        version = data.get("schema_version") if isinstance(data, dict) else None
-        raise ValueError(f"not a leaderboard entry of schema {ENTRY_SCHEMA_VERSION} (schema_version {version!r})")
-    missing = [k for k in ("method", "provenance", "cells") if k not in data]
-    if missing or not isinstance(data["cells"], list):
-        raise ValueError(f"lacks {', '.join(missing) or 'a list of cells'}")
+    """The cells of an entry: it matches the schema's submission entry (else BenchmarkError),
+    and each cell is a done cell of its method (else ValueError)."""
+    validate_submission(data)
     records = [CellRecord.from_json(json.dumps(cell)) for cell in data["cells"]]
     for record in records:
         if record.method != data["method"] or not record.done:
@@ -145,11 +137,6 @@ def _why(err: BaseException) -> str:
     if isinstance(err, json.JSONDecodeError):
         return f"not JSON ({first})"
     return first if isinstance(err, (BenchmarkError, ValueError)) else f"{type(err).__name__}: {first}"
-
-
-def stored_records(store: Store) -> list[CellRecord]:
-    """Every readable result cell of the store (corrupt files are quarantined and named by it)."""
-    return [r for r in (read_record(store, p) for p in store.cells()) if r is not None]
 
 
 def entry_cells(records: list[CellRecord], leaderboard: Path, warn: Callable[[str], None] = warn) -> list[CellRecord]:
