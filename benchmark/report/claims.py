@@ -28,6 +28,7 @@ import numpy as np
 from scipy import stats
 
 from benchmark.report.leaderboard import Entry, Leaderboard
+from benchmark.report.scoring import paired_interval, values_by_seed
 from benchmark.report.statistics import LEVEL, Interval, t_interval, t_quantile
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_MEASURED = "supported", "contradicted", "inconclusive", "not measured"
@@ -203,8 +204,7 @@ def _entry(board: Leaderboard, task: str, method: str) -> Entry:
 
 def _values(e: Entry, metric: str) -> dict[int, float]:
     """The metric's defined values of ``e`` by seed."""
-    stat = e.metrics.get(metric)
-    found = {} if stat is None else {s: v for s, v in zip(e.seeds, stat.values) if math.isfinite(v)}
+    found = values_by_seed(e, metric)
     if not found:
         raise Missing(f"{metric} of {e.method} on {e.task} is not measured")
     return found
@@ -212,11 +212,11 @@ def _values(e: Entry, metric: str) -> dict[int, float]:
 
 def paired(a: Entry, b: Entry, metric: str, metric_b: str | None = None) -> Interval:
     """The t-interval of d_s = metric(a, s) − metric_b(b, s) over the seeds both define."""
-    x, y = _values(a, metric), _values(b, metric_b or metric)
-    seeds = sorted(set(x) & set(y))
-    if not seeds:
+    _values(a, metric), _values(b, metric_b or metric)  # each measured, or Missing says which is not
+    iv = paired_interval(a, b, metric, metric_b)
+    if not iv.n:
         raise Missing(f"{a.method} and {b.method} on {a.task} share no seed")
-    return t_interval([x[s] - y[s] for s in seeds], seeds)
+    return iv
 
 
 def approximate(board: Leaderboard, task: str, with_miu: bool) -> list[Entry]:

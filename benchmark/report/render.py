@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 from benchmark.metrics import catalog
 from benchmark.report import leaderboard as leaderboard_module
-from benchmark.report.leaderboard import Entry, Leaderboard, Stat, validate
+from benchmark.report.leaderboard import Entry, Leaderboard, Stat
 from benchmark.run.store import atomic_path
 
 # decimals of each unit (a ratio is shown as ×1.0, without spread)
@@ -44,7 +44,7 @@ def _finite(x: Any) -> bool:
 
 def interval(s: Stat | None, kind: str = "ci") -> tuple[float, float] | None:
     """The stat's ``ci`` (over seeds) or ``boot`` (over TEST rows) interval, None if absent."""
-    pair = getattr(s, kind, None)
+    pair = None if s is None else getattr(s, kind)
     if pair is None or len(pair) != 2 or not all(map(_finite, pair)):
         return None
     return float(pair[0]), float(pair[1])
@@ -79,7 +79,7 @@ def rank_text(e: Entry) -> str:
     """"gold", the rank band ("1–3", or "2" when it is one rank), or the plain rank."""
     if e.is_gold:
         return "gold"
-    band = getattr(e, "rank_band", None)
+    band = e.rank_band
     if band:
         best, worst = band
         return str(best) if best == worst else f"{best}–{worst}"
@@ -87,7 +87,7 @@ def rank_text(e: Entry) -> str:
 
 
 def like_gold(e: Entry) -> bool:
-    return not e.is_gold and getattr(e, "like_gold", None) is True
+    return not e.is_gold and e.like_gold is True
 
 
 def method_text(e: Entry, seeds: list[int], bold: str = "") -> str:
@@ -124,7 +124,7 @@ def _seeds(board: Leaderboard) -> str:
 
 def statistics(board: Leaderboard) -> dict[str, str]:
     """The record's own description of its intervals (empty before schema 4)."""
-    found = getattr(board, "statistics", None) or {}
+    found = board.statistics or {}
     return {k: str(v) for k, v in found.items()}
 
 
@@ -252,7 +252,7 @@ def _tooltip(s: Stat | None, unit: str) -> str:
 
 
 def _entry_row(board: Leaderboard, e: Entry, shown: list[catalog.Metric], front: set[str]) -> dict[str, Any]:
-    band = getattr(e, "rank_band", None)
+    band = e.rank_band
     return {
         "method": e.method, "task": e.task, "is_gold": e.is_gold, "gold": e.gold, "like_gold": like_gold(e),
         "rank": rank_text(e), "rank_value": 0 if e.is_gold else (band[0] if band else e.rank),
@@ -321,12 +321,10 @@ def to_html(board: Leaderboard) -> str:
 
 def write_views(board: Leaderboard, directory: Path) -> list[Path]:
     """leaderboard.json, leaderboard.md and index.html in ``directory``, the views rendered from
-    the JSON record, and schema.json, the schema the record follows, where the package
-    publishes one. All are written to temporary files first and then renamed in one go, so
+    the JSON record, and schema.json, the schema the record follows (leaderboard.SCHEMA_PATH). All are written to temporary files first and then renamed in one go, so
     that a kill leaves either the old set or the new set (no torn set)."""
     record = board.to_json()
-    validate(record)
-    stored = Leaderboard.from_json(json.loads(json.dumps(record)))  # exactly what the file will hold
+    stored = Leaderboard.from_json(json.loads(json.dumps(record)))  # exactly what the file will hold (validated)
     texts = {"leaderboard.json": json.dumps(record, indent=1) + "\n", "leaderboard.md": to_markdown(stored), "index.html": to_html(stored)}
     schema = getattr(leaderboard_module, "SCHEMA_PATH", None)
     if schema is not None and Path(schema).is_file():

@@ -47,7 +47,7 @@ from benchmark.metrics.groups import speedup
 from benchmark.metrics.predictions import Predictions
 from benchmark.report.leaderboard import SCHEMA_VERSION, Entry, Leaderboard, Ranking, Stat
 from benchmark.report.statistics import (
-    STATISTICS, Query, accuracies, align_test_rows, contains_zero, paired_bootstrap, rank_bands, t_interval,
+    STATISTICS, Interval, Query, accuracies, align_test_rows, contains_zero, paired_bootstrap, rank_bands, t_interval,
 )
 
 Pair = tuple[float, float]
@@ -223,9 +223,18 @@ def _against_gold(e: Entry, rows: list[Entry], boots: dict[str, Pair], versus: d
     return replace(e, metrics=metrics, vs_gold=vs, like_gold=None if e.is_gold else contains_zero(list(vs.values())))
 
 
-def _by_seed(e: Entry, metric: str) -> dict[int, float]:
+def values_by_seed(e: Entry, metric: str) -> dict[int, float]:
+    """The metric's defined values of ``e`` by seed."""
     stat_ = e.metrics.get(metric)
     return {} if stat_ is None else {s: v for s, v in zip(e.seeds, stat_.values) if math.isfinite(v)}
+
+
+def paired_interval(a: Entry, b: Entry, metric: str, metric_b: str | None = None) -> Interval:
+    """The t-interval of d_s = metric(a, s) − metric_b(b, s) over the seeds both define (n = 0
+    when they share none)."""
+    x, y = values_by_seed(a, metric), values_by_seed(b, metric_b or metric)
+    seeds = sorted(set(x) & set(y))
+    return t_interval([x[s] - y[s] for s in seeds], seeds)
 
 
 def _seed_intervals(e: Entry, gold: Entry) -> dict[str, Pair]:
@@ -233,11 +242,7 @@ def _seed_intervals(e: Entry, gold: Entry) -> dict[str, Pair]:
     d_s = metric(e, s) − metric(gold, s), where defined (at least 2 shared seeds)."""
     out = {}
     for c in AVG_GAP_COMPONENTS:
-        if c in BOOT_COMPONENTS:
-            continue
-        x, g = _by_seed(e, c), _by_seed(gold, c)
-        seeds = [s for s in e.seeds if s in x and s in g]
-        if (ends := t_interval([x[s] - g[s] for s in seeds], seeds).ends) is not None:
+        if c not in BOOT_COMPONENTS and (ends := paired_interval(e, gold, c).ends) is not None:
             out[c] = ends
     return out
 
@@ -277,7 +282,7 @@ def _queries(e: Entry, gold: Entry | None, at: dict[tuple[str, int], int], known
         out += [("boot", k, Query(k, tuple(seats))) for k, s in e.metrics.items() if bootstrapped(k) and k in known and s.n == len(seats)]
     if gold is not None:
         for c in BOOT_COMPONENTS:
-            x, g = _by_seed(e, c), _by_seed(gold, c)
+            x, g = values_by_seed(e, c), values_by_seed(gold, c)
             seeds = [s for s in e.seeds if s in x and s in g and (e.method, s) in at and (gold.method, s) in at]
             if seeds:
                 out.append(("vs_gold", c, Query(c, tuple(at[(e.method, s)] for s in seeds), tuple(at[(gold.method, s)] for s in seeds))))
