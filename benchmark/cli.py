@@ -172,7 +172,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 def _execute(spec: Any, args: argparse.Namespace, console: Console) -> tuple[Any, list[Any]]:
     """Check the spec's directories and methods, then run its plan on the chosen executor with
     a progress display; the runner and the outcomes."""
-    from benchmark.run.pool import default_workers, run_pool
+    from benchmark.run.pool import Usage, default_workers, run_pool
     from benchmark.run.runner import Runner
     from benchmark.run.store import check_free_space, check_writable
 
@@ -204,10 +204,29 @@ def _execute(spec: Any, args: argparse.Namespace, console: Console) -> tuple[Any
             outcomes = run_ray(runner, plan, advance, address=args.ray_address, timeout=spec.timeout, debug=args.debug)
         else:
             workers = min(len(plan), spec.workers or default_workers(spec.runtime))
-            outcomes = run_pool(runner, plan, workers, advance, report, spec.timeout, args.debug)
+            usage = Usage()
+            outcomes = run_pool(runner, plan, workers, advance, report, spec.timeout, args.debug, usage)
         for row in rows.values():
             progress.update(row, visible=False)
+    if args.executor != "ray" and usage.wall:
+        console.print(time_split(usage, outcomes), markup=False, highlight=False)
     return runner, outcomes
+
+
+def time_split(usage: Any, outcomes: list[Any]) -> str:
+    """One line: where the run's time went, per role of worker (what their cells' records
+    say they spent unlearning and on each half of scoring, and how long they waited)."""
+    records = [o.record for o in outcomes if o.status == "done" and o.record is not None]
+    spent = {k: sum(r.timings.get(k, 0.0) for r in records) for k in ("unlearn_seconds", "measure_seconds", "score_seconds")}
+    device, scorer = usage.workers["device"], usage.workers["scorer"]
+    held = {role: usage.wall * n for role, n in (("device", device), ("scorer", scorer))}
+    other = usage.busy["device"] - spent["unlearn_seconds"] - spent["measure_seconds"]
+    return (
+        f"time: {usage.wall:.0f} s. {device} device worker(s): unlearning {spent['unlearn_seconds']:.0f} s, "
+        f"device half of scoring {spent['measure_seconds']:.0f} s, originals and the rest {max(other, 0.0):.0f} s, "
+        f"waiting {held['device'] - usage.busy['device']:.0f} s. {scorer} scorer: host half of scoring "
+        f"{spent['score_seconds']:.0f} s, waiting {held['scorer'] - usage.busy['scorer']:.0f} s"
+    )
 
 
 def _summary(outcomes: list[Any], spec: Any, console: Console) -> list[Any]:

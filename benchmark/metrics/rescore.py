@@ -1,5 +1,7 @@
-"""Recomputing every non-adversarial metric of stored result cells from their predictions
-files alone (no model): what the leaderboard's numbers rest on can be re-derived offline."""
+"""The host half of scoring: every metric that a cell's stored arrays determine (its predictions
+file, and its original's stored TEST features), computed without the model. A run scores each
+measured cell with ``score_record`` (in the pool's scorer process), and ``unlearn-bench rescore``
+recomputes stored cells with the same function, so the two cannot drift apart."""
 
 from __future__ import annotations
 
@@ -31,9 +33,10 @@ def _same(a: Any, b: Any) -> bool:
 RECOMPUTABLE = ("predictions", "original")  # the catalog's sources that need no model
 
 
-def rescore_record(record: CellRecord, predictions: Predictions, store: Store) -> list[str]:
-    """Recompute ``record``'s metrics of the catalog's recomputable sources in place (those of the
-    predictions file, and the original's MI from its stored features); the names whose value changed."""
+def score_record(record: CellRecord, predictions: Predictions, store: Store) -> list[str]:
+    """Compute ``record``'s metrics of the catalog's recomputable sources in place (those of the
+    predictions file, and the original's MI from its stored features); the names whose stored
+    value changed (for a measured cell: every name it had not had)."""
     metrics, details = compute_metrics(predictions)
     features = store.original_features(record.original_key)
     if store.read(features, lambda p: True):
@@ -61,7 +64,7 @@ def rescore(store: Store) -> Rescored:
         if predictions is None:
             out.not_rescored[str(path)] = "its predictions file is missing or corrupt; the stored numbers are kept, and the next run recomputes the cell"
             continue
-        changed = rescore_record(record, predictions, store)
+        changed = score_record(record, predictions, store)
         write_record(store, path, record)
         if changed:
             out.changes[str(path)] = changed

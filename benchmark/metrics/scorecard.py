@@ -1,5 +1,6 @@
-"""Everything measured on a finished model: its per-sample predictions (and what the
-model-internal metrics keep of it), the metrics those determine, and the attacks.
+"""The device half of scoring: everything measured on a finished model itself, its per-sample
+predictions (and what the model-internal metrics keep of it: features, channel spreads) and the
+attacks. What those stored arrays determine is the host half (``rescore.score_record``).
 
 Which TEST rows the MI estimate and the attacks use is fixed per dataset (group-stratified,
 seed 0), so every model of a task is measured on the same rows.
@@ -18,7 +19,7 @@ from benchmark.metrics import mia, mutual_info
 from benchmark.data.dataset import GroupDataset, stratified_rows
 from benchmark.metrics.inference import predict_probs, predict_with_features
 from benchmark.metrics.fairness_gap import ChannelSpread
-from benchmark.metrics.groups import ECE_BINS, compute_metrics
+from benchmark.metrics.groups import ECE_BINS
 from benchmark.metrics.predictions import PARTS, Predictions
 from benchmark.metrics.robustness import AttackSettings, describe, robust_evaluation
 from benchmark.run.runtime import Runtime
@@ -97,15 +98,11 @@ def attack(
 
 
 def measure(model: nn.Module, data: TaskData, settings: MetricSettings, runtime: Runtime) -> tuple[Predictions, dict[str, float], dict[str, Any]]:
-    """(predictions, metrics, details): the catalog's metrics of sources "predictions" and
-    "attack" (every metric of the scorecard but cost and gold's)."""
+    """(predictions, metrics, details): the predictions, and the catalog's metrics of source
+    "attack" with their intervals and counts."""
     predictions = collect(model, data, settings, runtime)
-    metrics, details = compute_metrics(predictions)
-    robust, robust_details = attack(model, data.dataset, settings, runtime)
-    metrics.update(robust)
-    for key, values in robust_details.items():  # "intervals", "counts": merged with any others'
-        details[key] = {**details.get(key, {}), **values}
-    return predictions, metrics, details
+    robust, details = attack(model, data.dataset, settings, runtime)
+    return predictions, robust, details
 
 
 def record(settings: MetricSettings, dataset: GroupDataset, layers: int) -> dict[str, Any]:

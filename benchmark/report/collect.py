@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from benchmark.metrics.predictions import Predictions
-from benchmark.run.record import CellRecord, read_record
+from benchmark.run.record import MEASURED, CellRecord, read_record
 from benchmark.run.store import Store
 
 
@@ -48,9 +48,16 @@ def collect(store: Store, records: list[CellRecord] | None = None) -> Collected:
     return out
 
 
+UNSCORED = "measured, but its run stopped before the host half of its scoring: the next run scores it"
+
+
 def problem_rows(collected: Collected) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(failed, refused) as the leaderboard records them."""
-    failed = [{"method": r.method, "task": r.task_id, "seed": r.seed, "stage": r.stage, "error": r.error} for r in collected.failed]
+    """(failed, refused) as the leaderboard records them; a measured cell that was never scored
+    is listed with the failed ones (it has no numbers to show)."""
+    failed = [
+        {"method": r.method, "task": r.task_id, "seed": r.seed, **({"stage": "scoring", "error": UNSCORED} if r.status == MEASURED else {"stage": r.stage, "error": r.error})}
+        for r in collected.failed
+    ]
     refused = [{"method": r.method, "task": r.task_id, "seed": r.seed, "reason": why} for r, why in collected.refused]
     return failed, refused
 

@@ -1,8 +1,13 @@
 """Executing a plan on worker processes: one per GPU, or several CPU workers sharing the cores
-(anomalib's parallel runner), each running one job at a time.
+(anomalib's parallel runner), each running one job at a time, and a scorer process beside them.
 
 The original models are queued first, then every cell (the gold cells first); a cell starts
-as soon as its own original exists. The parent process owns the schedule:
+as soon as its own original exists. A device worker runs a cell up to the device half of its
+scoring (predictions, features, attacks: ``Runner.measure_cell``) and takes the next cell; the
+scorer process does the host half (MIU's forest MIA, the balanced MIA, the MI probes:
+``Runner.score_cell``) meanwhile, so no device worker waits on scikit-learn. The scorer fits
+with scikit-learn's threads on the cores the device workers leave free (at least one). The
+parent process owns the schedule:
 
 - it claims each job before handing it out (benchmark/run/locks.py), so that several runs on
   one output directory split the work, and waits for jobs another run holds;
@@ -29,7 +34,7 @@ import signal
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Callable
@@ -41,14 +46,25 @@ Progress = Callable[[int, str, int, int], None]  # (worker, what, done, total)
 POLL = 1.0  # seconds between looks at timeouts, heartbeats and jobs other runs hold
 CPU_THREADS = 1  # torch threads of a CPU worker (see above)
 CPU_WORKERS = 8  # most CPU workers by default (one core each)
+SCORERS = 1  # scorer processes (the host half of scoring)
+DEVICE, SCORER = "device", "scorer"  # the two roles of a worker
 
 
 @dataclass
 class Job:
-    kind: str  # "original" or "cell"
+    kind: str  # "original", "cell" (up to the device half of its scoring) or "score" (the host half)
     cell: Cell  # for an original: a cell of its task and seed
     path: Path  # what it produces: its lock is the claim
     needs: str = ""  # the key of the original it starts after (a cell's), or nothing
+
+
+@dataclass
+class Usage:
+    """Where a run's time went: its wall time, and per role the seconds its workers held a job."""
+
+    wall: float = 0.0
+    busy: dict[str, float] = field(default_factory=lambda: {DEVICE: 0.0, SCORER: 0.0})
+    workers: dict[str, int] = field(default_factory=lambda: {DEVICE: 0, SCORER: 0})
 
 
 # -- the worker process ------------------------------------------------------------------
@@ -61,7 +77,7 @@ def _watch_parent(parent: int) -> None:
             os._exit(1)
 
 
-def _worker_main(conn: Connection, spec: Any, devices: str | None, threads: int, parent: int, debug: bool) -> None:
+def _worker_main(conn: Connection, spec: Any, devices: str | None, threads: int, parent: int, debug: bool, host_jobs: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what a Ctrl-C stops
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker inherits the parent's handler
     if devices is not None:
@@ -80,7 +96,13 @@ def _worker_main(conn: Connection, spec: Any, devices: str | None, threads: int,
             return
         kind, cell = job
         if kind == "cell":
-            conn.send(("cell", runner.execute(cell)))
+            conn.send(("cell", runner.execute(cell, score=False)))
+            continue
+        if kind == "score":
+            from joblib import parallel_config
+
+            with parallel_config(n_jobs=host_jobs):
+                conn.send(("score", runner.score(cell)))
             continue
         try:
             runner.original(cell.task, cell.seed)
@@ -93,10 +115,10 @@ def _worker_main(conn: Connection, spec: Any, devices: str | None, threads: int,
 
 
 class _Worker:
-    def __init__(self, context: Any, index: int, spec: Any, devices: str | None, threads: int, debug: bool) -> None:
-        self.index = index
+    def __init__(self, context: Any, index: int, role: str, spec: Any, devices: str | None, threads: int, debug: bool, host_jobs: int) -> None:
+        self.index, self.role = index, role
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(child, spec, devices, threads, os.getpid(), debug))
+        self.process = context.Process(target=_worker_main, args=(child, spec, devices, threads, os.getpid(), debug, host_jobs))
         self.process.start()
         child.close()
         self.job: Job | None = None
@@ -119,7 +141,8 @@ class _Worker:
 class Pool:
     """Worker processes and the schedule of one run."""
 
-    def __init__(self, runner: Runner, workers: int, progress: Progress, timeout: float | None, debug: bool = False) -> None:
+    def __init__(self, runner: Runner, workers: int, progress: Progress, timeout: float | None, debug: bool = False,
+                 scorers: int = SCORERS) -> None:
         self.runner, self.progress, self.timeout, self.debug = runner, progress, timeout, debug
         cuda = runner.spec.runtime.uses_cuda
         self.context = mp.get_context("fork" if not cuda and "fork" in mp.get_all_start_methods() else "spawn")
@@ -127,12 +150,19 @@ class Pool:
         self.threads = max(1, (os.cpu_count() or 1) // workers) if cuda else CPU_THREADS
         self.devices = _cuda_count() if cuda else 0
         self.per_job = runner.spec.runtime.processes if cuda else 1  # GPUs one job trains on (DDP: N)
-        self.size = workers
+        self.size, self.scorers = workers, scorers
+        self.host_jobs = max(1, (os.cpu_count() or 1) - workers)  # scikit-learn threads of a scorer: the cores left free
         self.workers: list[_Worker] = []  # started when there is work (not for a run that reuses every cell)
         self.failed_originals: dict[str, str] = {}
+        self.scoring: deque[Job] = deque()  # measured cells waiting for a scorer (their claims held)
+        self.usage = Usage(workers={DEVICE: workers, SCORER: scorers})
 
     def _start(self, index: int) -> _Worker:
-        return _Worker(self.context, index, self.runner.spec, self._gpus(index), self.threads, self.debug)
+        """Worker ``index``: a device worker below ``size``, a scorer from there (one torch thread;
+        it reads stored arrays only and never touches a device)."""
+        if index < self.size:
+            return _Worker(self.context, index, DEVICE, self.runner.spec, self._gpus(index), self.threads, self.debug, self.host_jobs)
+        return _Worker(self.context, index, SCORER, self.runner.spec, None, 1, self.debug, self.host_jobs)
 
     def _gpus(self, index: int) -> str | None:
         """The GPUs worker ``index`` sees: its own block of ``per_job`` (one, or a DDP job's N)."""
@@ -163,7 +193,7 @@ class Pool:
 
         todo = runner.pending(cells, finish)
         if todo:
-            self.workers = [self._start(i) for i in range(self.size)]
+            self.workers = [self._start(i) for i in range(self.size + self.scorers)]
         cells = [Job("cell", c, runner.path(c), runner.original_key(c.task, c.seed)) for c in todo]
         originals = {job.needs: Job("original", job.cell, runner.store.original(job.needs)) for job in cells}
         self._drain([*originals.values(), *cells], finish)
@@ -183,18 +213,26 @@ class Pool:
 
     def _drain(self, jobs: list[Job], finish: Callable[[Outcome], None]) -> None:
         queue, waiting = deque(jobs), deque()
-        while queue or waiting or any(w.job for w in self.workers):
+        started = time.monotonic()
+        while queue or waiting or self.scoring or any(w.job for w in self.workers):
             self.claims.heartbeat()
+            device_work = True  # until a device worker finds nothing ready
             for index, worker in enumerate(self.workers):
                 if worker.job is None:
-                    job = self._next(queue, waiting, finish)
+                    job = None
+                    if worker.role == SCORER and self.scoring:
+                        job = self.scoring.popleft()
+                    elif worker.role == DEVICE and device_work:
+                        job = self._next(queue, waiting, finish)
+                        device_work = job is not None
                     if job is None:
-                        break
+                        continue
                     if not worker.process.is_alive():  # died while idle (killed from outside)
                         worker.stop()
                         self.workers[index] = worker = self._start(index)
                     worker.send(job)
             self._collect(finish)
+        self.usage.wall += time.monotonic() - started
 
     def _next(self, queue: deque, waiting: deque, finish: Callable[[Outcome], None]) -> Job | None:
         """The next job this run may do: the first ready and unclaimed in the queue (a cell is
@@ -260,8 +298,12 @@ class Pool:
             return
         job, worker.job = worker.job, None
         assert job is not None
+        self.usage.busy[worker.role] += time.monotonic() - worker.started
+        if kind == "cell" and payload[0].status == "measured":
+            self.scoring.append(Job("score", job.cell, job.path))  # its claim stays held until it is scored
+            return
         self.claims.release(job.path)
-        if kind == "cell":
+        if kind in ("cell", "score"):
             finish(payload[0])
         elif payload[0]:
             self.failed_originals[self.runner.original_key(job.cell.task, job.cell.seed)] = payload[0]
@@ -269,23 +311,28 @@ class Pool:
     def _replace(self, worker: _Worker, finish: Callable[[Outcome], None], why: str) -> None:
         """Stop ``worker``, store its job as failed with ``why`` and start a fresh worker."""
         job, worker.job = worker.job, None
+        self.usage.busy[worker.role] += time.monotonic() - worker.started
         worker.stop()
         self.workers[worker.index] = self._start(worker.index)
         assert job is not None
-        if job.kind == "cell":
-            finish(self.runner.failure(job.cell, "worker", why))
+        if job.kind in ("cell", "score"):
+            finish(self.runner.failure(job.cell, "worker" if job.kind == "cell" else "scoring", why))
         else:
             self.failed_originals[self.runner.original_key(job.cell.task, job.cell.seed)] = f"training it {why}"
         self.claims.release(job.path)
 
 
-def run_pool(runner: Runner, cells: list[Cell], workers: int, done: Callable[[Outcome], None], progress: Progress, timeout: float | None, debug: bool = False) -> list[Outcome]:
-    """Run ``cells`` on ``workers`` processes; ``done(outcome)`` is called as each finishes."""
+def run_pool(runner: Runner, cells: list[Cell], workers: int, done: Callable[[Outcome], None], progress: Progress,
+             timeout: float | None, debug: bool = False, usage: Usage | None = None) -> list[Outcome]:
+    """Run ``cells`` on ``workers`` device processes and a scorer; ``done(outcome)`` is called as
+    each finishes; ``usage``, if given, receives where the time went."""
     pool = Pool(runner, workers, progress, timeout, debug)
     try:
         return pool.run(cells, done)
     finally:
         pool.close()
+        if usage is not None:
+            usage.wall, usage.busy, usage.workers = pool.usage.wall, pool.usage.busy, pool.usage.workers
 
 
 def default_workers(runtime: Any) -> int:

@@ -5,6 +5,9 @@ without a task, every (task, seed) original trains once before its cells, ``done
 called as each cell finishes, and every failure ends as a stored failed cell, never as an
 exception. What differs:
 
+- A cell is two Ray tasks, as in the pool: the cell up to the device half of its scoring, then
+  the host half (``Runner.score``: MIU's forest MIA, the balanced MIA, the MI probes) as a task
+  of one CPU, so that no GPU is held while scikit-learn fits.
 - Each job is one Ray task: ``num_gpus=1`` when the models run on CUDA, else ``num_cpus=1``;
   its torch threads are the CPUs Ray gives it (one), so its numbers are those of a local run
   with one thread per job. ``runtime.devices`` must be 1 (no DDP inside a Ray task). A cell's
@@ -117,9 +120,17 @@ def _original_job(spec: Spec, run_id: str, identity: dict[str, Any], task: Task,
 
 
 def _cell_job(spec: Spec, run_id: str, identity: dict[str, Any], cell: Cell, debug: bool) -> Iterator[Any]:
-    """Run one cell; yields STARTED, then its Outcome (stored already, done or failed)."""
+    """Run one cell up to the device half of its scoring; yields STARTED, then its Outcome
+    (stored already: measured, done or failed)."""
     yield STARTED
-    yield _node_runner(spec, run_id, identity, debug).execute(cell)
+    yield _node_runner(spec, run_id, identity, debug).execute(cell, score=False)
+
+
+def _score_job(spec: Spec, run_id: str, identity: dict[str, Any], cell: Cell, debug: bool) -> Iterator[Any]:
+    """The host half of a measured cell's scoring (stored arrays only: any node will do);
+    yields STARTED, then its Outcome (stored already, done or failed)."""
+    yield STARTED
+    yield Runner(spec, debug=debug).score(cell)
 
 
 # -- the driver ----------------------------------------------------------------------------
@@ -209,10 +220,11 @@ class _RayRun:
         self.run_id = uuid.uuid4().hex
         self.identity = self.runner.runtime_identity()
         resources = {"num_gpus": 1} if self.runner.spec.runtime.uses_cuda else {"num_cpus": 1}
-        options = {"num_returns": "streaming", "max_retries": RETRIES, "retry_exceptions": False, **resources}
+        options = {"num_returns": "streaming", "max_retries": RETRIES, "retry_exceptions": False}
         self.remote = {
-            "original": self.ray.remote(_original_job).options(**options),
-            "cell": self.ray.remote(_cell_job).options(**options),
+            "original": self.ray.remote(_original_job).options(**options, **resources),
+            "cell": self.ray.remote(_cell_job).options(**options, **resources),
+            "score": self.ray.remote(_score_job).options(**options, num_cpus=1),
         }
 
     # -- scheduling -----------------------------------------------------------------
@@ -296,10 +308,13 @@ class _RayRun:
         why the task itself failed (then stored as the cell's failure)."""
         self.flights.remove(flight)
         job = flight.job
+        if job.kind == "cell" and isinstance(result, Outcome) and result.status == "measured":
+            self._submit(Job("score", job.cell, job.path))  # its claim stays held until it is scored
+            return
         self.claims.release(job.path)
         if job.kind == "original":
             self._original_done(job.needs, result if isinstance(result, str) else "")
         elif isinstance(result, Outcome):
             self.finish(result)
         else:
-            self.finish(self.runner.failure(job.cell, "worker", result))
+            self.finish(self.runner.failure(job.cell, "worker" if job.kind == "cell" else "scoring", result))

@@ -24,12 +24,13 @@ from benchmark.run.store import Store
 CELL_SCHEMA_VERSION = 2  # 2: a dataclass with status, the gold's key and the method source's hash
 
 DONE, FAILED = "done", "failed"
+MEASURED = "measured"  # the device half of scoring is stored, the host half still to run (runner.py)
 
 
 @dataclass
 class CellRecord:
     key: str
-    status: str  # DONE or FAILED
+    status: str  # DONE, FAILED or MEASURED
     method: str
     task: dict[str, Any]  # the task's description (Task.describe): id, dataset, g*, size, skew, fingerprint
     seed: int

@@ -1,5 +1,12 @@
 """Running one cell: build (or load) what it depends on, run its method, check the result,
-evaluate it and store its record.
+score it and store its record.
+
+Scoring has two halves. The device half (``measure_cell``) needs the model: the per-sample
+predictions, features and channel spreads, and the attacks; it stores the predictions and a
+record of status "measured". The host half (``score_cell``) needs only those stored arrays:
+MIU's forest MIA, the balanced MIA, the MI probes (``benchmark/metrics/rescore.py``, the path
+``rescore`` takes too); it completes the record ("done"). The local pool runs the host half in
+its own scorer process while the device workers train the next cells.
 
 Dependencies, each in the store (benchmark/run/store.py) under the hash of what produced it:
 dataset (per source) -> original model (per dataset, model, recipe, runtime, seed) -> cells
@@ -38,10 +45,11 @@ from benchmark.errors import BenchmarkError
 from benchmark.hashing import stable_hash
 from benchmark.method import UnlearningMethod, default_hparams, reweights
 from benchmark.metrics import scorecard
-from benchmark.metrics.mutual_info import MIEstimate, original_mi_from, original_mi_metrics
+from benchmark.metrics.predictions import Predictions
+from benchmark.metrics.rescore import score_record
 from benchmark.model import Classifier, build_model
 from benchmark.registry import PLUGIN_MODULE, MethodRef
-from benchmark.run.record import CELL_SCHEMA_VERSION, DONE, FAILED, CellRecord, read_record, write_record
+from benchmark.run.record import CELL_SCHEMA_VERSION, DONE, FAILED, MEASURED, CellRecord, read_record, write_record
 from benchmark.run.runtime import Runtime
 from benchmark.run.spec import Spec
 from benchmark.run.store import Store
@@ -78,7 +86,7 @@ class Cell:
 @dataclass
 class Outcome:
     cell: Cell
-    status: str  # "done", "cached" or "failed"
+    status: str  # "done", "cached", "failed", or "measured" (the device half only: the host half is still to run)
     record: CellRecord | None = None
     error: str = ""
 
@@ -331,16 +339,16 @@ class Runner:
         self._originals[key] = model.cpu().eval()
         return self._originals[key]
 
-    def original_mi(self, task: Task, seed: int) -> MIEstimate:
-        """mi_feature_group of the original model, from its TEST features (stored beside it)."""
+    def original_features(self, task: Task, seed: int) -> Path:
+        """The original model's TEST features (the MI rows), stored beside it once: the host
+        half reads them for mi_feature_group_original."""
         path = self.store.original_features(self.original_key(task, seed))
-        dataset = self.dataset(task)
         if self.store.read(path, _read_npz) is None:
-            settings = self.spec.metrics_for(task)
+            dataset, settings = self.dataset(task), self.spec.metrics_for(task)
             features = scorecard.test_features(self.original(task, seed), dataset, settings, self.spec.runtime)
             groups = dataset.groups("test").numpy()[scorecard.mi_rows(dataset, settings)]
             self.store.write(path, functools.partial(_save_features, features=features, groups=groups))
-        return original_mi_from(path, dataset.num_groups)
+        return path
 
     # -- cells ----------------------------------------------------------------------
     def cell_key(self, cell: Cell) -> str:
@@ -421,8 +429,9 @@ class Runner:
         check_model(method.model)
         return method, seconds
 
-    def run_cell(self, cell: Cell, stage: _Stage | None = None) -> CellRecord:
-        """Run, check, score and store the cell; the record it stored."""
+    def measure_cell(self, cell: Cell, stage: _Stage | None = None) -> CellRecord:
+        """Run and check the cell, then the device half of its scoring: store its predictions
+        and a record of status "measured" (attack metrics, cost, settings); the record."""
         stage = stage or _Stage()
         task, seed, ref = cell.task, cell.seed, cell.method
         if self.spec.runtime.uses_cuda:
@@ -434,14 +443,13 @@ class Runner:
         started = time.perf_counter()
         model = method.model.to(self.spec.runtime.device)
         predictions, metrics, details = scorecard.measure(model, data, settings, self.spec.runtime)
-        metrics.update(original_mi_metrics(self.original_mi(task, seed)))
-        evaluated = time.perf_counter()
-        metrics["unlearn_seconds"] = seconds
-        record = self._record(cell, DONE)
+        self.original_features(task, seed)
+        measured = time.perf_counter() - started
+        record = self._record(cell, MEASURED)
         record.hparams = dict(method.hparams)
-        record.metrics, record.details = metrics, details
+        record.metrics, record.details = {**metrics, "unlearn_seconds": seconds}, details
         record.metric_settings = scorecard.record(settings, data.dataset, len(predictions.norm_std))
-        record.timings = {"unlearn_seconds": seconds, "evaluate_seconds": evaluated - started}
+        record.timings = {"unlearn_seconds": seconds, "measure_seconds": measured}
         record.peak_memory_mb, record.peak_memory_source = _peak_memory(self.spec.runtime.uses_cuda)
         stage.name = "saving"
         path = self.path(cell)
@@ -451,6 +459,32 @@ class Runner:
             self.store.write(self.store.gold_model(record.key), functools.partial(_save_state, model.cpu().state_dict()))
         write_record(self.store, path, record)
         return record
+
+    def score_cell(self, cell: Cell) -> CellRecord:
+        """The host half: every metric the stored predictions and the original's stored
+        features determine (``score_record``, as ``rescore`` computes them), added to the
+        measured record, which becomes "done"; the record."""
+        path = self.path(cell)  # read as stored: the scorer builds no dataset (its key was checked when measured)
+        record = read_record(self.store, path)
+        if record is None or record.status != MEASURED:
+            raise CellFailure("its measured record is missing or corrupt")
+        predictions = self.store.read(self.store.predictions(path), Predictions.load)
+        if predictions is None:
+            raise CellFailure("its predictions file is missing or corrupt")
+        started = time.perf_counter()
+        score_record(record, predictions, self.store)
+        scored = time.perf_counter() - started
+        record.status = DONE
+        record.timings = {**record.timings, "score_seconds": scored, "evaluate_seconds": record.timings["measure_seconds"] + scored}
+        write_record(self.store, self.path(cell), record)
+        return record
+
+    def run_cell(self, cell: Cell, stage: _Stage | None = None) -> CellRecord:
+        """Both halves in this process: measure, score and store the cell; its record."""
+        self.measure_cell(cell, stage)
+        if stage is not None:
+            stage.name = "scoring"
+        return self.score_cell(cell)
 
     def _record(self, cell: Cell, status: str) -> CellRecord:
         """A record with what the cell is, before it ran (the settings, not the results)."""
@@ -478,12 +512,17 @@ class Runner:
     def failed(self, cell: Cell, stage: str, err: BaseException | str) -> CellRecord:
         """Store and return the failed record of ``cell`` (as far as it can be described)."""
         record = self._record(cell, FAILED)
-        record.stage, record.error = stage, err if isinstance(err, str) else reason(err, stage)
+        self._fail(record, stage, err)
+        return record
+
+    def _fail(self, record: CellRecord, stage: str, err: BaseException | str) -> None:
+        """Store ``record`` as failed at ``stage`` with its reason, without its predictions."""
+        record.status, record.stage, record.error = FAILED, stage, err if isinstance(err, str) else reason(err, stage)
         if self.debug and isinstance(err, BaseException):
             record.traceback = "".join(traceback.format_exception(err))
-        self.store.remove(self.store.predictions(self.path(cell)))
-        write_record(self.store, self.path(cell), record)
-        return record
+        path = self.store.cell(record.task_id, record.method, record.seed)
+        self.store.remove(self.store.predictions(path))
+        write_record(self.store, path, record)
 
     def failure(self, cell: Cell, stage: str, err: BaseException | str) -> Outcome:
         """``failed`` as the cell's outcome."""
@@ -514,29 +553,60 @@ class Runner:
 
     def cached(self, cell: Cell) -> CellRecord | None:
         """The stored record of ``cell`` when it is done with the same key (and its predictions are intact)."""
+        return self._with_predictions(cell, DONE)
+
+    def measured(self, cell: Cell) -> CellRecord | None:
+        """The stored record of ``cell`` when its device half is done with the same key and its
+        host half is not (and its predictions are intact)."""
+        return self._with_predictions(cell, MEASURED)
+
+    def _with_predictions(self, cell: Cell, status: str) -> CellRecord | None:
         record = self.stored(cell)
-        if record is None or not record.done:
+        if record is None or record.status != status:
             return None
         if self.store.read(self.store.predictions(self.path(cell)), _read_npz) is None:
             return None  # its predictions are missing or were quarantined: run it again
         return record
 
     # -- the run --------------------------------------------------------------------
-    def execute(self, cell: Cell) -> Outcome:
+    def execute(self, cell: Cell, score: bool = True) -> Outcome:
         """The cell's outcome: reused from the store, run, or failed (stored as failed with
-        its reason; the caller goes on with the next cell)."""
+        its reason; the caller goes on with the next cell). With ``score`` False only the
+        device half runs (a "measured" outcome; ``score`` does the rest); a cell measured
+        before is not measured again."""
         stage = _Stage()
         try:
             existing = self.cached(cell)
             if existing is not None:
                 return Outcome(cell, "cached", existing)
-            return Outcome(cell, "done", self.run_cell(cell, stage))
+            if self.measured(cell) is None:
+                record = self.measure_cell(cell, stage)
+                if not score:
+                    return Outcome(cell, "measured", record)
         except Exception as err:  # noqa: BLE001 -- any failure of a cell is that cell's, not the run's
-            try:
-                record = self.failed(cell, stage.name, err)
-            except Exception:  # noqa: BLE001 -- even describing it failed (the dataset, the disk)
-                return Outcome(cell, "failed", error=reason(err, stage.name))
+            return self._contained(cell, stage.name, err)
+        return self.score(cell) if score else Outcome(cell, "measured", self.measured(cell))
+
+    def score(self, cell: Cell) -> Outcome:
+        """The host half of a measured cell as its outcome: done, or failed at "scoring" (its
+        measured record stored as failed, without touching the dataset or a device)."""
+        try:
+            return Outcome(cell, "done", self.score_cell(cell))
+        except Exception as err:  # noqa: BLE001 -- a failure of the host half is the cell's
+            path = self.path(cell)
+            record = read_record(self.store, path)
+            if record is None:
+                return Outcome(cell, "failed", error=reason(err, "scoring"))
+            self._fail(record, "scoring", err)
             return Outcome(cell, "failed", record, record.error)
+
+    def _contained(self, cell: Cell, stage: str, err: BaseException) -> Outcome:
+        """The failed outcome of ``cell``, stored as failed with its reason when it can be."""
+        try:
+            record = self.failed(cell, stage, err)
+        except Exception:  # noqa: BLE001 -- even describing it failed (the dataset, the disk)
+            return Outcome(cell, "failed", error=reason(err, stage))
+        return Outcome(cell, "failed", record, record.error)
 
 
 def _read_dataset(directory: Path, name: str, fingerprint: str) -> GroupDataset:
