@@ -378,13 +378,18 @@ def _show(directory: Path, console: Console) -> int:
 
 
 def cmd_rescore(args: argparse.Namespace, console: Console) -> int:
+    import os
+
+    from joblib import parallel_config
+
     from benchmark.metrics.rescore import rescore
     from benchmark.run.store import Store
 
     if not (args.runs / "results").is_dir():
         raise BenchmarkError(f"no results under {args.runs} (expected {args.runs / 'results'})")
     store = Store(args.runs)
-    result = rescore(store)
+    with parallel_config(n_jobs=os.cpu_count() or 1):  # alone on the machine: scikit-learn may use every core
+        result = rescore(store)
     if not result.records:
         raise BenchmarkError(f"no readable result files under {args.runs / 'results'}")
     rescored = sum(r.done for r in result.records) - len(result.not_rescored)

@@ -22,6 +22,7 @@ from benchmark.metrics.robustness import (
     clopper_pearson,
     describe,
     preserved_rng,
+    robust_correct,
     robust_evaluation,
     robust_metrics,
     summarise,
@@ -289,3 +290,39 @@ def test_the_leaderboard_column_names_the_budget_the_entries_have():
     reduced, standard = to_markdown(board_with("autoattack_reduced_acc")), to_markdown(board_with("autoattack_standard_acc"))
     assert "AutoAttack (reduced) acc" in reduced and "| AutoAttack acc" not in reduced and "12.5" in reduced
     assert "| AutoAttack acc" in standard and "(reduced)" not in standard and "12.5" in standard
+
+
+class Counting(nn.Module):
+    """A small MLP that counts its forward passes."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        torch.manual_seed(1)
+        self.net, self.calls = nn.Sequential(nn.Flatten(), nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, num_classes)), 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.net(x)
+
+
+@pytest.mark.parametrize("num_classes, eps", [(2, 1.0), (4, 1.0), (4, 0.02)])
+def test_apgd_runs_stop_once_every_row_is_fooled_with_the_same_counts(monkeypatch, num_classes, eps):
+    """The standard budget on two batches: stopping changes no row's verdict, neither AutoAttack's
+    nor the next batch's PGD (whose random start follows the RNG the ensemble leaves); where
+    every row falls (eps 1.0) it saves most forward passes, where few do (0.02) none."""
+    x = torch.rand(24, 1, 2, 2)
+    settings = AttackSettings(budget="standard", eps=eps, batch_size=12).resolved()
+    verdicts, calls = {}, {}
+    for stopping in (True, False):
+        if not stopping:
+            monkeypatch.setattr("benchmark.metrics.robustness._stops_when_all_fooled", lambda attack: attack)
+        model = Counting(num_classes).eval()
+        y = model(x).argmax(1)  # every row right when clean
+        model.calls = 0
+        verdicts[stopping] = robust_correct(model, x, y, num_classes, settings, CPU, budget="standard")
+        calls[stopping] = model.calls
+    assert all(torch.equal(verdicts[True][k], verdicts[False][k]) for k in ("pgd", "autoattack"))
+    if eps == 1.0:
+        assert not verdicts[True]["autoattack"].any() and calls[True] < calls[False] / 5
+    else:
+        assert verdicts[True]["autoattack"].any() and calls[True] == calls[False]

@@ -119,13 +119,60 @@ def targets(num_classes: int) -> int:
     return min(MAX_TARGETS, num_classes - 1)
 
 
+class _AllFooled(Exception):
+    """Raised by ``_Watched`` at the first forward pass where every row it watches is misclassified."""
+
+    def __init__(self, x: Tensor) -> None:
+        self.x = x
+
+
+class _Watched(nn.Module):
+    """The model as an APGD run sees it: while ``labels`` are set (one run's rows), a forward pass
+    whose every row is misclassified ends the run with ``_AllFooled`` carrying those inputs."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model, self.labels = model, None
+
+    def forward(self, x: Tensor) -> Tensor:
+        logits = self.model(x)
+        if self.labels is not None and len(x) == len(self.labels) and bool((logits.argmax(1) != self.labels).all()):
+            raise _AllFooled(x.detach().clone())
+        return logits
+
+
+def _stops_when_all_fooled(attack: Any) -> Any:
+    """``attack`` (torchattacks' APGD or APGDT, built on a ``_Watched`` model) with its runs ending
+    at the first iterate where every row of the run is misclassified, instead of after all its
+    iterations. Exact: a run's random start is drawn before its first forward pass (so the RNG
+    advances as before); APGD keeps, per row, an iterate at which the row was misclassified and
+    counts a row fooled once it has been, so a run whose rows are all fooled would end with the
+    same rows fooled whatever its later iterations do (REFERENCE §6); the iterate returned is one
+    at which all of them are."""
+    run, watched = attack.attack_single_run, attack.model
+
+    def stopping(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        watched.labels = y
+        try:
+            return run(x, y)
+        except _AllFooled as fooled:
+            none_left = torch.zeros(len(y), dtype=torch.bool, device=y.device)
+            return fooled.x, none_left, torch.zeros(len(y), device=y.device), fooled.x
+        finally:
+            watched.labels = None
+
+    attack.attack_single_run = stopping
+    return attack
+
+
 def _components(model: nn.Module, num_classes: int, s: AttackSettings) -> dict[str, Callable[[], Any]]:
     # torchattacks' APGDT and FAB target n_classes - 1 classes: n_classes = targets + 1
+    # one watched model for the whole ensemble (MultiAttack wants one model): it only watches during APGD runs
     common = dict(norm="Linf", eps=s.eps, seed=s.seed, n_restarts=1)
-    n = targets(num_classes) + 1
+    n, model = targets(num_classes) + 1, _Watched(model)
     return {
-        "APGD-CE": lambda: torchattacks.APGD(model, steps=s.aa_steps, loss="ce", **common),
-        "APGD-T": lambda: torchattacks.APGDT(model, steps=s.aa_steps, n_classes=n, **common),
+        "APGD-CE": lambda: _stops_when_all_fooled(torchattacks.APGD(model, steps=s.aa_steps, loss="ce", **common)),
+        "APGD-T": lambda: _stops_when_all_fooled(torchattacks.APGDT(model, steps=s.aa_steps, n_classes=n, **common)),
         "FAB-T": lambda: torchattacks.FAB(model, steps=s.aa_steps, n_classes=n, multi_targeted=True, **common),
         "Square": lambda: torchattacks.Square(model, n_queries=s.square_queries, **common),
     }
