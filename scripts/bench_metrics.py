@@ -7,9 +7,11 @@ task at skew 1.0, and one on the default Adult task at skew 1.0) it unlearns onc
 then scores the same model both ways in one run:
 
 - old: every metric in the worker, one after the other, as the runner did before the split
-  (predictions, attacks, MIU's forest MIA with a forest predicted per setting and an AUC per
-  setting, the balanced MIA, the MI probes with their folds one after the other);
-- new: the device half in the worker (predictions, attacks: ``scorecard.measure``), and the
+  (predictions, attacks with APGD running all its iterations, MIU's forest MIA with a forest
+  predicted per setting and an AUC per setting, the balanced MIA, the MI probes with their
+  folds one after the other);
+- new: the device half in the worker (predictions, attacks whose APGD runs end once every row
+  is fooled: ``scorecard.measure``), and the
   host half (``rescore.score_record``, in the run's scorer process) with scikit-learn's threads
   on the cores a run leaves free: one on this 2-core machine with its two device workers, and,
   to show what free cores buy, all of them.
@@ -28,8 +30,9 @@ import os
 import statistics
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -37,7 +40,7 @@ from joblib import parallel_config
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import roc_auc_score
 
-from benchmark.metrics import scorecard
+from benchmark.metrics import robustness, scorecard
 from benchmark.metrics.groups import accuracy_metrics, calibration_metrics, fairness_metrics, representation_metrics
 from benchmark.metrics.mia import CRITERIA, ESTIMATORS, SEED, _labels, balanced_attack, losses, miu_attack
 from benchmark.metrics.mutual_info import original_mi_from, original_mi_metrics
@@ -69,6 +72,17 @@ def old_miu_attack(p: Predictions) -> dict[str, float]:
     return found[max(in_order, key=lambda setting: found[setting]["mia_forget_nonmember"])]
 
 
+@contextmanager
+def runs_to_the_end() -> Iterator[None]:
+    """The attacks as before: APGD and APGD-T run every iteration, even once all rows are fooled."""
+    stopping = robustness._stops_when_all_fooled
+    robustness._stops_when_all_fooled = lambda attack: attack
+    try:
+        yield
+    finally:
+        robustness._stops_when_all_fooled = stopping
+
+
 def timed(fn: Callable[[], Any], times: dict[str, list[float]], name: str) -> Any:
     start = time.perf_counter()
     out = fn()
@@ -84,7 +98,8 @@ def old_path(runner: Runner, cell: Cell, model: torch.nn.Module, times: dict[str
     metrics |= timed(lambda: old_miu_attack(p), times, "host: MIU's forest MIA")
     metrics |= timed(lambda: balanced_attack(p), times, "host: balanced MIA")
     metrics |= timed(lambda: representation_metrics(p)[0], times, "host: MI probe, fairness gap")
-    metrics |= timed(lambda: scorecard.attack(model, data.dataset, settings, rt)[0], times, "device: attacks")
+    with runs_to_the_end():
+        metrics |= timed(lambda: scorecard.attack(model, data.dataset, settings, rt)[0], times, "device: attacks")
     # the original's MI: once per original and process in either path (warmed before timing)
     return metrics | original_mi_metrics(original_mi_from(runner.original_features(cell.task, cell.seed), p.num_groups))
 

@@ -326,3 +326,16 @@ def test_apgd_runs_stop_once_every_row_is_fooled_with_the_same_counts(monkeypatc
         assert not verdicts[True]["autoattack"].any() and calls[True] < calls[False] / 5
     else:
         assert verdicts[True]["autoattack"].any() and calls[True] == calls[False]
+
+
+def test_the_attacks_leave_a_batchnorm_model_as_they_found_it():
+    """The ensemble runs on a wrapper of the model: torchattacks puts each attack's model back in
+    the mode it found, which must be the model's eval mode, or BatchNorm would update its
+    statistics (and the final checks would run in train mode)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2)).eval()
+    x, y, _ = linear_data(16)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    robust_correct(model, x, y, 2, AttackSettings(eps=0.05, square_queries=10).resolved(), CPU)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert not any(m.training for m in model.modules())

@@ -133,6 +133,7 @@ class _Watched(nn.Module):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model, self.labels = model, None
+        self.training = model.training  # torchattacks restores this mode after each attack: the model's own
 
     def forward(self, x: Tensor) -> Tensor:
         logits = self.model(x)
