@@ -68,6 +68,9 @@ class UnlearningMethod(TrainingModule):
     reads_retain: ClassVar[bool] = True
     #: whether the default benchmark also runs its ``+rw`` variant
     rw_in_default: ClassVar[bool] = False
+    #: whether the short default benchmark (``unlearn-bench run`` with no options) runs it; the
+    #: full board (configs/board.yaml) names every method
+    in_default: ClassVar[bool] = True
 
     def __init__(
         self,

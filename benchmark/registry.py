@@ -129,8 +129,9 @@ def _checked(ref: MethodRef) -> MethodRef:
 
 
 def default_methods() -> list[str]:
-    """Every registered method, and the ``+rw`` variant of those that ask for it."""
-    names = method_names()
+    """Every registered method that does not opt out of the short default (``in_default``), and
+    the ``+rw`` variant of those that ask for it."""
+    names = [n for n in method_names() if getattr(_load_quietly(n), "in_default", True)]
     return names + [n + REWEIGHT_SUFFIX for n in names if getattr(_load_quietly(n), "rw_in_default", False)]
 
 

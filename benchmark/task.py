@@ -94,9 +94,11 @@ class Task:
             if isinstance(self.forget_size, int)
             else f"{self.forget_size:g} of {'group ' + str(self.forget_group) if self.fraction_of == 'group' else 'TRAIN'}"
         )
+        title = self.source.title  # recorded only when it says more than the name: other keys stay as they were
         return {
             "id": self.id,
             "dataset": self.source.name,
+            **({"dataset_title": title} if title != self.source.name else {}),
             "dataset_fingerprint": dataset.fingerprint,
             "forget_group": self.forget_group,
             "forget_group_name": dataset.group_name(self.forget_group),

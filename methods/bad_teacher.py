@@ -17,6 +17,7 @@ class BadTeacher(UnlearningMethod):
     one for retain rows (T = 1), over one pass of F and a ``retain_fraction`` (30%) of R."""
 
     description = "Bad Teacher: distil from the original on the retain set and from a random model on the forget set"
+    in_default = False  # the full board (configs/board.yaml) runs it; the short default leaves it out
     paper = "Chundawat et al., Can Bad Teaching Induce Forgetting?, AAAI 2023"
 
     def __init__(

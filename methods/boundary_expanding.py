@@ -15,6 +15,7 @@ class BoundaryExpanding(UnlearningMethod):
     (minimise CE(head'(phi(x)), C)), then drop the shadow row: the head becomes head'[:C]."""
 
     description = "BE: relabel the forget set to an extra shadow class, fine-tune, then prune that class"
+    in_default = False  # the full board (configs/board.yaml) runs it; the short default leaves it out
     paper = "Chen et al., Boundary Unlearning, CVPR 2023"
     reads_retain = False
     dataset_overrides = {"shapes": {"lr": 0.005, "epochs": 5}}

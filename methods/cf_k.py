@@ -14,6 +14,7 @@ class CFk(UnlearningMethod):
     k = 1 is layer4 + fc (Goel et al.; seed 002 finds intermediate/last layers enough)."""
 
     description = "CF-k: fine-tune only the last k blocks (and head) on the retain set"
+    in_default = False  # the full board (configs/board.yaml) runs it; the short default leaves it out
     paper = "Goel et al., Towards Adversarial Evaluation of Unlearning, 2022"
 
     def __init__(self, model, original, data, *, k: int = 1, epochs: int = 3, lr: float = 0.01, **common) -> None:

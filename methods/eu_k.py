@@ -13,6 +13,7 @@ class EUk(CFk):
     CE: the earlier blocks keep theta_0, the tail is learnt again without F."""
 
     description = "EU-k: re-initialise the last k blocks (and head) and retrain them on the retain set"
+    in_default = False  # the full board (configs/board.yaml) runs it; the short default leaves it out
     paper = "Goel et al., Towards Adversarial Evaluation of Unlearning, 2022"
 
     def __init__(self, model, original, data, *, k: int = 1, epochs: int = 5, lr: float = 0.05, **common) -> None:

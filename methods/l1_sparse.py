@@ -12,6 +12,7 @@ class L1Sparse(UnlearningMethod):
     t the current epoch (0-based): sparsity pushed hardest at the start (Jia et al., 2023)."""
 
     description = "l1-sparse: fine-tune on the retain set with a linearly decaying l1 penalty"
+    in_default = False  # the full board (configs/board.yaml) runs it; the short default leaves it out
     paper = "Jia et al., Model Sparsity Can Simplify Machine Unlearning, NeurIPS 2023"
     rw_in_default = True
 

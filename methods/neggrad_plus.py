@@ -12,6 +12,7 @@ class NegGradPlus(UnlearningMethod):
     and (proportionally sized) forget batches, starting from theta_0."""
 
     description = "NegGrad+: beta * CE on the retain set minus (1 - beta) * CE on the forget set"
+    in_default = False  # the full board (configs/board.yaml) runs it; the short default leaves it out
     paper = "Kurmanji et al. (SCRUB), NeurIPS 2023"
 
     def __init__(self, model, original, data, *, beta: float = 0.95, epochs: int = 2, lr: float = 0.01, **common) -> None:

@@ -67,6 +67,7 @@ class HardWeighted(SoftWeighted):
     benchmark runs the soft and hard schemes side by side."""
 
     description = "hard-weighted influence update of the last layer: w = -1 on every row of F"
+    in_default = False  # the full board (configs/board.yaml) runs it; the short default leaves it out
 
     def __init__(self, model, original, data, *, scheme: str = "hard", **kwargs) -> None:
         super().__init__(model, original, data, scheme=scheme, **kwargs)

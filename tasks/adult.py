@@ -12,25 +12,35 @@ attribute) and ``income`` (the target) are left out of the inputs; ``relationshi
 Wife) stays in, as in the usual Adult benchmarks, so sex can still be inferred from it.
 ``FEATURE_NAMES`` names every column.
 
-Reads, in this order of preference: a local copy of the Hub dataset
-``scikit-learn/adult-census-income`` (a copy of Kaggle's adult.csv, which is UCI's adult.data:
-one split, train, 32,561 rows; columns age, workclass, fnlwgt, education, education.num,
-marital.status, occupation, relationship, race, sex, capital.gain, capital.loss,
-hours.per.week, native.country, income with values '<=50K'/'>50K'; as parquet files, a
-``save_to_disk`` folder, or a clone of the Hub repository with its adult.csv), the original
-UCI release (a folder with adult.data and adult.test: no header, 15 comma-separated columns,
-'?' for a missing value; adult.test starts with a '|1x3 Cross validator' line and ends its
-income values with '.'), or the Hub itself when no path is given.
+Reads, with no ``path``, the UCI release shipped inside this package (``tasks/data/adult``:
+adult.data and adult.test gzipped, unchanged otherwise; CC BY 4.0; see its README.md), so the
+default benchmark needs no download. A ``path`` names another copy, in this order of
+preference: a local copy of the Hub dataset ``scikit-learn/adult-census-income`` (a copy of
+Kaggle's adult.csv, which is UCI's adult.data: one split, train, 32,561 rows; columns age,
+workclass, fnlwgt, education, education.num, marital.status, occupation, relationship, race,
+sex, capital.gain, capital.loss, hours.per.week, native.country, income with values
+'<=50K'/'>50K'; as parquet files, a ``save_to_disk`` folder, or a clone of the Hub repository
+with its adult.csv), or the original UCI release (a folder with adult.data and adult.test, or
+their .gz forms: no header, 15 comma-separated columns, '?' for a missing value; adult.test
+starts with a '|1x3 Cross validator' line and ends its income values with '.'). ``path="hub"``
+reads the Hub itself.
 
 Splits. UCI release: TRAIN and VAL a seeded 90/10 split of adult.data (``seeded_split``,
-seed 0), TEST = adult.test (16,281 rows). The Hub copy holds adult.data only, so its one
-split is cut seeded 70/10/20 into TRAIN/VAL/TEST (``hub_splits``: 22,793 / 3,256 / 6,512 rows
-of the 32,561) — a TEST drawn from adult.data, not UCI's adult.test, so results from the two
-copies are not comparable.
+seed 0: 29,305 / 3,256 rows), TEST = adult.test (16,281 rows). The Hub copy holds adult.data
+only, so its one split is cut seeded 70/10/20 into TRAIN/VAL/TEST (``hub_splits``: 22,793 /
+3,256 / 6,512 rows of the 32,561) — a TEST drawn from adult.data, not UCI's adult.test, so
+results from the two copies are not comparable.
+
+Presets. ``paper`` keeps every row. ``quick`` (the default) keeps a seeded sample of 4,000
+TRAIN and 1,000 VAL rows in which each group keeps its share (``proportional_sample``), and all
+of TEST: the membership-inference attack fits random forests on every RETAIN and VAL row (about
+30 s a cell at the full size on one core, 2 s at this one). The sample is part of the fingerprint, and of the
+dataset's ``title`` in the leaderboard.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -38,7 +48,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from benchmark import BenchmarkError, DatasetWriter, ModelSpec, open_hub, PresetSource, Recipe, Report, Task
-from tasks.common import holds, Layout, LocalCopy, miu_grid, seeded_split
+from tasks.common import holds, Layout, LocalCopy, miu_grid, proportional_sample, seeded_split
 
 COLUMNS = (
     "age", "workclass", "fnlwgt", "education", "education-num", "marital-status", "occupation",
@@ -73,6 +83,8 @@ SEX = {"Female": 0, "Male": 1}
 HUB_SPLIT = "train"
 VAL_SHARE = 0.1  # UCI: of adult.data
 HUB_SHARES = (0.7, 0.1, 0.2)  # the Hub copy: TRAIN / VAL / TEST of its one split
+UCI_FILES = {"train": "adult.data", "test": "adult.test"}  # each may also be gzipped (.gz)
+SAMPLE_SEEDS = {"train": 2, "val": 3}  # the quick preset's samples (0 and 1 cut the splits)
 
 
 @dataclass(frozen=True)
@@ -134,9 +146,11 @@ class AdultSource(LocalCopy, PresetSource):
         "a local copy of the Hub dataset scikit-learn/adult-census-income (parquet files, a save_to_disk folder "
         "or a clone with adult.csv; split train; columns age, workclass, fnlwgt, education, education.num, "
         "marital.status, occupation, relationship, race, sex, capital.gain, capital.loss, hours.per.week, "
-        "native.country, income ('<=50K'/'>50K')), or the UCI folder with adult.data and adult.test (no header, "
-        "15 comma-separated columns age, workclass, ..., native-country, income)"
+        "native.country, income ('<=50K'/'>50K')), or the UCI folder with adult.data and adult.test or their .gz "
+        "forms (no header, 15 comma-separated columns age, workclass, ..., native-country, income)"
     )
+    shipped: ClassVar[Path | None] = Path(__file__).parent / "data" / "adult"
+    shipped_files: ClassVar[tuple[str, ...]] = ("adult.data.gz", "adult.test.gz")
     _model = ModelSpec(backbone="mlp:128,64", image_size=0, mean=(), std=(), channels_last=False, in_features=NUM_FEATURES)
     # REFERENCE gives no recipe for Adult (none of the seed papers uses it): ours, an MLP
     # 103-128-64-2 with SGD (momentum 0.9) lr 0.05, batch 256, wd 5e-4, best-validation weights.
@@ -144,17 +158,46 @@ class AdultSource(LocalCopy, PresetSource):
         "quick": (_model, Recipe(epochs=5, batch_size=256, lr=0.05, warmup_epochs=1)),
         "paper": (_model, Recipe(epochs=10, batch_size=256, lr=0.05, warmup_epochs=1)),
     }
+    # rows kept of TRAIN and VAL per preset (a group-proportional sample; None: every row)
+    subsample: ClassVar[dict[str, dict[str, int] | None]] = {"quick": {"train": 4000, "val": 1000}, "paper": None}
 
     # -- identity ------------------------------------------------------------------
     def identity(self) -> dict[str, Any]:
-        return {"version": self.version, "from": self.where(), "features": NUM_FEATURES}
+        sample = self.sample()  # absent with every row, so the paper preset's caches are those of before
+        return {"version": self.version, "from": self.where(), "features": NUM_FEATURES, **({"sample": sample} if sample else {})}
+
+    def sample(self) -> dict[str, int] | None:
+        """The rows the preset keeps of TRAIN and VAL (None: every row)."""
+        self._chosen()  # an unknown preset fails here, naming the presets
+        return self.subsample.get(self.preset)
+
+    @property
+    def title(self) -> str:
+        """'Adult', and with the quick preset how many rows it keeps of the release's."""
+        sample = self.sample()
+        if not sample:
+            return self.name
+        full = self.full_sizes()
+        kept = ", ".join(f"{min(sample[s], full[s]):,} of {full[s]:,} {s.upper()}" for s in ("train", "val"))
+        return f"Adult ({self.preset}: {kept} rows)"
+
+    def full_sizes(self) -> dict[str, int]:
+        """TRAIN and VAL rows before the sample, as the release this copy is (UCI's, or the Hub's
+        adult.data alone) gives them: its published size cut by the split rule."""
+        n = self.published_counts["train"]
+        root = self.location()
+        layout = self.layout(root) if root is not None and root.exists() else None
+        if root is None or (layout is not None and layout.read != self._from_uci):
+            return {s: len(rows) for s, rows in hub_splits(n).items() if s != "test"}
+        val, train = seeded_split(n, VAL_SHARE, seed=0)
+        return {"train": len(train), "val": len(val)}
 
     # -- reading: the splits as distributed, UCI {'train': adult.data, 'test': adult.test}, the Hub {'train'}
     def readers(self) -> tuple[Layout, ...]:
         return (
             self.hub_copy(),
             Layout(holds("adult.csv"), self._from_clone),
-            Layout(holds("adult.data", "adult.test"), self._from_uci),
+            Layout(holds(*UCI_FILES.values(), *(f"{f}.gz" for f in UCI_FILES.values())), self._from_uci),
         )
 
     def from_hub(self, root: Path | None) -> dict[str, Table]:
@@ -166,10 +209,11 @@ class AdultSource(LocalCopy, PresetSource):
 
     def _from_uci(self, root: Path) -> dict[str, Table]:
         out = {}
-        for split, file in (("train", "adult.data"), ("test", "adult.test")):
-            if not (root / file).is_file():
-                raise BenchmarkError(f"{self.name}: {root / file} is missing")
-            out[split] = self._parse(_read_uci(root / file), str(root / file))
+        for split, name in UCI_FILES.items():
+            file = next((root / f for f in (name, f"{name}.gz") if (root / f).is_file()), None)
+            if file is None:
+                raise BenchmarkError(f"{self.name}: {root / name} is missing (nor is there {name}.gz)")
+            out[split] = self._parse(_read_uci(file), str(file))
         return out
 
     def _parse(self, frame: Any, where: str) -> Table:
@@ -200,8 +244,19 @@ class AdultSource(LocalCopy, PresetSource):
         dist = self.read()
         if "test" in dist:  # UCI
             val, train = seeded_split(len(dist["train"]), VAL_SHARE, seed=0)
-            return {"train": dist["train"].take(train), "val": dist["train"].take(val), "test": dist["test"]}
-        return {split: dist[HUB_SPLIT].take(rows) for split, rows in hub_splits(len(dist[HUB_SPLIT])).items()}
+            splits = {"train": dist["train"].take(train), "val": dist["train"].take(val), "test": dist["test"]}
+        else:
+            splits = {split: dist[HUB_SPLIT].take(rows) for split, rows in hub_splits(len(dist[HUB_SPLIT])).items()}
+        return self.sampled(splits)
+
+    def sampled(self, splits: dict[str, Table]) -> dict[str, Table]:
+        """The splits with the preset's sample of TRAIN and VAL taken (TEST whole)."""
+        sample = self.sample() or {}
+        return {
+            split: table.take(proportional_sample(2 * table.y + table.a, sample[split], SAMPLE_SEEDS[split]))
+            if split in sample else table
+            for split, table in splits.items()
+        }
 
     # -- writing -------------------------------------------------------------------
     def write(self, out: DatasetWriter, report: Report = lambda what, done, total: None) -> None:
@@ -235,9 +290,10 @@ def _read_uci(file: Path) -> Any:
     """adult.data or adult.test: 15 comma-separated columns, no header ('|' lines skipped)."""
     import pandas as pd
 
-    try:
+    try:  # a .gz file is decompressed on the way (pandas goes by the suffix)
         frame = pd.read_csv(file, header=None, skipinitialspace=True, comment="|", dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError, EOFError,
+            zlib.error) as err:  # OSError covers gzip.BadGzipFile
         raise BenchmarkError(f"{file} is malformed ({type(err).__name__}: {err})") from None
     if frame.shape[1] != len(COLUMNS):
         raise BenchmarkError(f"{file} is malformed: {frame.shape[1]} columns, not {len(COLUMNS)}")
@@ -260,5 +316,7 @@ def _read_csv(file: Path) -> Any:
 
 def tasks(**settings: Any) -> list[Task]:
     """MIU's grid on Adult: g* = high-income women (2), r in {0.1, 0.5, 0.9}, skew 1.0 and
-    uniform. Settings: ``path`` (a local copy), ``preset`` ('quick' or 'paper')."""
-    return miu_grid(AdultSource(**settings), forget_group=2)
+    uniform; the default benchmark runs r = 0.9 (the shipped copy needs no download). Settings:
+    ``path`` (a local copy; "hub" the Hub; none the shipped UCI release), ``preset`` ('quick', a
+    group-proportional sample of TRAIN and VAL, or 'paper')."""
+    return miu_grid(AdultSource(**settings), forget_group=2, default_fraction=0.9)

@@ -8,6 +8,7 @@ files under data/, 'arrow': save_to_disk) or as the original release.
 
 from __future__ import annotations
 
+import gzip
 import pickle
 from pathlib import Path
 from typing import Any, Sequence
@@ -281,6 +282,15 @@ def adult_uci(root: Path) -> Path:
     (root / "adult.data").write_text("\n".join(uci_line(r) for r in ADULT_DATA) + "\n\n")
     (root / "adult.test").write_text("|1x3 Cross validator\n" + "\n".join(uci_line(r, True) for r in ADULT_TEST) + "\n")
     (root / "adult.names").write_text("| This data was extracted from the census bureau database\n")
+    return root
+
+
+def adult_uci_gz(root: Path) -> Path:
+    """``adult_uci`` with adult.data and adult.test gzipped, as the package ships them."""
+    adult_uci(root)
+    for name in ("adult.data", "adult.test"):
+        (root / f"{name}.gz").write_bytes(gzip.compress((root / name).read_bytes(), mtime=0))
+        (root / name).unlink()
     return root
 
 

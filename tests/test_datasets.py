@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gzip
 import pickle
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -18,11 +20,12 @@ import torch
 from benchmark import BenchmarkError, DatasetSource, GroupDataset
 from benchmark.model import build_model
 from benchmark.registry import load_suite
-from tasks.adult import FEATURE_NAMES, NUM_FEATURES, NUMERIC, VOCABULARIES, hub_splits
-from tasks.common import seeded_split
+from benchmark.report.render import _task_title
+from tasks.adult import AdultSource, FEATURE_NAMES, NUM_FEATURES, NUMERIC, VOCABULARIES, hub_splits
+from tasks.common import proportional_sample, seeded_split
 from tasks.fairface import RACES
 from tests.fixtures import (
-    ADULT_DATA, ADULT_TEST, CIFAR_ROWS, FAIRFACE_ROWS, FOUR_GROUP_ROWS, HALF, OUTSIDE, adult_hub, adult_uci,
+    ADULT_DATA, ADULT_TEST, CIFAR_ROWS, FAIRFACE_ROWS, FOUR_GROUP_ROWS, HALF, OUTSIDE, adult_hub, adult_uci, adult_uci_gz,
     celeba_hub, celeba_release, cifar_hub, cifar_image, cifar_release, code_of, fairface_hub, fairface_release,
     run_tiny_benchmark, uci_line, waterbirds_hub, waterbirds_release,
 )
@@ -61,7 +64,7 @@ class Case:
     augment: str
     forget_group: int
     n_tasks: int
-    fingerprint: str  # of the quick preset from the Hub: caches built by earlier versions are found
+    fingerprint: str  # of the quick preset with no path (the Hub, or the copy shipped in the package)
     presets: dict[str, dict[str, Any]]
     broken: tuple[Broken, ...]
     tiny: tuple[str, str, tuple[str, ...]]  # layout, task, methods of the end-to-end run
@@ -108,6 +111,10 @@ def pickled(file: str, content: Any) -> Callable[[Path], Any]:
     return lambda root: (root / file).write_bytes(pickle.dumps(content))
 
 
+def cut(file: str, edit: Callable[[bytes], bytes]) -> Callable[[Path], Any]:
+    return lambda root: (root / file).write_bytes(edit((root / file).read_bytes()))
+
+
 def picked(rows: list, indices: np.ndarray) -> list:
     return [rows[i] for i in indices]
 
@@ -127,7 +134,7 @@ def cifar_rows() -> dict[str, list[tuple]]:
 
 def adult_records(layout: str) -> dict[str, list[dict]]:
     """UCI: adult.data 90/10 (seeded) into TRAIN and VAL, adult.test as TEST; a Hub copy: its one split 70/10/20."""
-    if layout == "uci":
+    if layout.startswith("uci"):
         val, train = seeded_split(len(ADULT_DATA), 0.1, seed=0)
         return {"train": picked(ADULT_DATA, train), "val": picked(ADULT_DATA, val), "test": ADULT_TEST}
     return {s: picked(ADULT_DATA, rows) for s, rows in hub_splits(len(ADULT_DATA)).items()}
@@ -205,6 +212,12 @@ ADULT_BROKEN = (
       for kind in ("parquet", "csv")),
     broken("no_train", functools.partial(adult_hub, kind="arrow", split="test"),
            "split(s) ['train'] missing; found ['test']", "adult-census-income"),
+    broken("gz_partial", edited(adult_uci_gz, unlinked("adult.data.gz")), "adult.data is missing (nor is there adult.data.gz)"),
+    broken("gz_not_gzip", edited(adult_uci_gz, put("adult.data.gz", uci_line(HALF))), "adult.data.gz is malformed", "BadGzipFile"),
+    broken("gz_truncated", edited(adult_uci_gz, cut("adult.test.gz", lambda b: b[: len(b) // 2])),
+           "adult.test.gz is malformed", "EOFError"),
+    broken("gz_bad_crc", edited(adult_uci_gz, cut("adult.test.gz", lambda b: b[:-8] + bytes(8))),
+           "adult.test.gz is malformed", "CRC check failed"),
 )
 
 ADULT_HUB_KINDS = ("parquet", "converted", "arrow", "csv", "legacy")
@@ -273,12 +286,12 @@ CASES = [
         {
             **copies({k: functools.partial(adult_hub, kind=k) for k in ADULT_HUB_KINDS}, adult_rows("parquet"), (35, 4, 9),
                      "train: 48 rows", "1 mismatch with"),
-            **copies({"uci": adult_uci}, adult_rows("uci"), (44, 4, 24),
+            **copies({"uci": adult_uci, "uci-gz": adult_uci_gz}, adult_rows("uci"), (44, 4, 24),
                      "train: 48 rows; per group [12, 12, 13, 11]; published 32561 rows", "test: 24 rows; per group",
                      "mismatch: test: found 24 rows, published 16281"),
         },
         ordered=True, item=(NUM_FEATURES,), attributes=2, num_groups=4, group_names={2: ">50K, female"},
-        augment="none", forget_group=2, n_tasks=6, fingerprint="46ab94cdd55c3560",
+        augment="none", forget_group=2, n_tasks=6, fingerprint="d324c152365a55be",
         presets={"quick": ADULT_MODEL, "paper": ADULT_MODEL},
         broken=ADULT_BROKEN,
         tiny=("uci", "g2-r0.5-skew1.0", ("original", "finetune", "cf_k")),
@@ -361,7 +374,10 @@ def test_fingerprints_are_stable(case: Case):
 def test_task_grid(case: Case):
     ts = load_suite(case.name)
     g = case.forget_group
-    assert len(ts) == case.n_tasks and {t.forget_group for t in ts} == {g} and not any(t.default for t in ts)
+    assert len(ts) == case.n_tasks and {t.forget_group for t in ts} == {g}
+    # only the shipped dataset is in the default benchmark: MIU's r = 0.9, skew 1.0 and uniform
+    default = {f"adult/g{g}-r0.9-skew1.0", f"adult/g{g}-r0.9-uniform"} if case.name == "adult" else set()
+    assert {t.id for t in ts if t.default} == default
     assert [t.id for t in ts][:2] == [f"{case.name}/g{g}-r0.1-skew1.0", f"{case.name}/g{g}-r0.1-uniform"]
     assert ts[0].source.name == case.name
 
@@ -513,7 +529,7 @@ def test_adult_rows_are_scaled_and_one_hot(layout: str, loaded):
             for record, row in ((HALF, HALF_ROW), (OUTSIDE, OUTSIDE_ROW)):
                 if r is record:
                     assert np.array_equal(x[i], row_of(row)), split
-    if layout == "uci":
+    if layout.startswith("uci"):
         assert np.array_equal(data.test.x[0].numpy(), row_of(HALF_ROW))
         assert np.array_equal(data.test.x[1].numpy(), row_of(OUTSIDE_ROW))
 
@@ -533,3 +549,77 @@ def test_adult_model_and_attacks_run_on_table_rows():
     x, y = torch.rand(8, NUM_FEATURES), torch.arange(8) % 2
     out = robust_metrics(model, x, y, y, 2, AttackSettings(rows=8, square_queries=5, aa_steps=2, pgd_steps=2), torch.device("cpu"))
     assert set(out) == {"pgd_acc", "pgd_worst_group_acc", "autoattack_reduced_acc", "autoattack_reduced_worst_group_acc"}
+
+
+# --- Adult: the UCI release shipped in the package ----------------------------------------------
+
+QUICK_TITLE = "Adult (quick: 4,000 of 29,305 TRAIN, 1,000 of 3,256 VAL rows)"
+
+
+def group_counts(table: Any) -> list[int]:
+    return np.bincount(2 * table.y + table.a, minlength=4).tolist()
+
+
+@pytest.fixture(scope="module")
+def shipped_adult() -> dict[str, Any]:
+    """The shipped release as distributed ({'train': adult.data, 'test': adult.test}), parsed once."""
+    return source_of("adult").read()
+
+
+def test_adult_ships_the_uci_release_with_its_published_counts(shipped_adult):
+    source = source_of("adult")
+    assert source.path is None and source.root() == AdultSource.shipped
+    assert {s: len(t) for s, t in shipped_adult.items()} == source.published_counts == {"train": 32561, "test": 16281}
+    assert group_counts(shipped_adult["train"]) == [9592, 15128, 1179, 6662]  # REFERENCE §9
+    assert group_counts(shipped_adult["test"]) == [4831, 7604, 590, 3256]
+
+
+def test_adult_shipped_copy_is_named_by_its_content_not_its_place(tmp_path, monkeypatch):
+    """Caches and results of the shipped copy are found wherever the package is installed."""
+    where, fingerprint = source_of("adult").where(), source_of("adult").fingerprint()
+    assert where.startswith("shipped:adult:") and str(AdultSource.shipped) not in where
+    monkeypatch.setattr(AdultSource, "shipped", shutil.copytree(AdultSource.shipped, tmp_path / "site-packages" / "adult"))
+    assert (source_of("adult").where(), source_of("adult").fingerprint()) == (where, fingerprint)
+    other = shutil.copytree(AdultSource.shipped, tmp_path / "other")
+    cut("adult.test.gz", lambda b: gzip.compress(gzip.decompress(b)[:-100], mtime=0))(other)
+    monkeypatch.setattr(AdultSource, "shipped", other)
+    assert source_of("adult").where() != where
+
+
+def test_adult_hub_is_read_when_named(monkeypatch):
+    read_from = []
+    monkeypatch.setattr(AdultSource, "from_hub", lambda self, root: read_from.append(root) or {"train": "rows"})
+    source = source_of("adult", path="hub")
+    assert source.read() == {"train": "rows"} and read_from == [None]
+    assert source.where() == "hub:scikit-learn/adult-census-income"
+    assert source.title == "Adult (quick: 4,000 of 22,793 TRAIN, 1,000 of 3,256 VAL rows)"
+    # every row, from the Hub: what no path meant before, so its caches are still found
+    assert source_of("adult", path="hub", preset="paper").fingerprint() == "46ab94cdd55c3560"
+    # a source with nothing shipped: no path and "hub" are the same copy
+    assert source_of("waterbirds", path="hub").where() == source_of("waterbirds").where() == "hub:grodino/waterbirds"
+
+
+def test_adult_quick_preset_keeps_a_proportional_sample_of_train_and_val(shipped_adult, monkeypatch):
+    monkeypatch.setattr(AdultSource, "read", lambda self: shipped_adult)
+    full, quick = source_of("adult", preset="paper").splits(), source_of("adult").splits()
+    assert {s: len(t) for s, t in full.items()} == {"train": 29305, "val": 3256, "test": 16281}
+    assert {s: len(t) for s, t in quick.items()} == {"train": 4000, "val": 1000, "test": 16281}
+    for split, table in quick.items():
+        share = np.array(group_counts(full[split])) * len(table) / len(full[split])
+        assert np.all(np.abs(np.array(group_counts(table)) - share) < 1), split
+    rows = proportional_sample(2 * full["train"].y + full["train"].a, 4000, seed=2)  # kept in the release's order
+    assert np.array_equal(quick["train"].numeric, full["train"].numeric[rows])
+    again = source_of("adult").splits()
+    assert all(np.array_equal(again[s].numeric, quick[s].numeric) and np.array_equal(again[s].y, quick[s].y) for s in quick)
+    assert source_of("adult").fingerprint() != source_of("adult", preset="paper").fingerprint()
+    assert proportional_sample(np.array([1, 0, 1]), 5).tolist() == [0, 1, 2]
+
+
+def test_adult_quick_dataset_loads_and_is_titled_by_its_sample(tmp_path):
+    data = source_of("adult").load(tmp_path)  # the shipped files, end to end
+    assert (len(data.train), len(data.val), len(data.test)) == (4000, 1000, 16281)
+    described = load_suite("adult")[0].describe(data)
+    assert described["dataset"] == "adult" and described["dataset_title"] == QUICK_TITLE
+    assert _task_title(described).startswith(f"adult/g2-r0.1-skew1.0 [{QUICK_TITLE}]: forget 14 rows")
+    assert "dataset_title" not in load_suite("adult", {"preset": "paper"})[0].describe(data)
+    assert source_of("waterbirds").title == "waterbirds"

@@ -111,6 +111,12 @@ class DatasetSource(ABC):
         d = self.load()
         return {s: (d.split(s).y.numpy(), d.split(s).a.numpy()) for s in SPLITS}
 
+    @property
+    def title(self) -> str:
+        """How the leaderboard names the dataset: its name, unless the source has more to say
+        (a preset that keeps only some rows, say)."""
+        return self.name
+
     def fingerprint(self) -> str:
         return stable_hash({"name": self.name, **self.identity()})
 

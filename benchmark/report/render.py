@@ -157,7 +157,8 @@ def _attacks_text(a: dict | None) -> str:
 def _task_title(t: dict) -> str:
     skew = t["skew"] if t["skew"] == "uniform" else f"skew {t['skew']}"
     name = t.get("forget_group_name", f"group {t['forget_group']}")
-    title = f"{t['id']}: forget {t['forget_size']} rows ({t.get('forget_size_spec', '')}), {skew}, g* = {t['forget_group']} ({name})"
+    data = f" [{t['dataset_title']}]" if t.get("dataset_title") else ""
+    title = f"{t['id']}{data}: forget {t['forget_size']} rows ({t.get('forget_size_spec', '')}), {skew}, g* = {t['forget_group']} ({name})"
     return title + _attacks_text(t.get("attacks"))
 
 

@@ -6,7 +6,8 @@ as soon as its own original exists. A device worker runs a cell up to the device
 scoring (predictions, features, attacks: ``Runner.measure_cell``) and takes the next cell; the
 scorer process does the host half (MIU's forest MIA, the balanced MIA, the MI probes:
 ``Runner.score_cell``) meanwhile, so no device worker waits on scikit-learn. The scorer fits
-with scikit-learn's threads on the cores the device workers leave free (at least one). The
+with scikit-learn's threads on every core, taking what the device workers leave free (all of
+them once the last cells are trained; the trees and probes are the same whatever the count). The
 parent process owns the schedule:
 
 - it claims each job before handing it out (benchmark/run/locks.py), so that several runs on
@@ -151,7 +152,7 @@ class Pool:
         self.devices = _cuda_count() if cuda else 0
         self.per_job = runner.spec.runtime.processes if cuda else 1  # GPUs one job trains on (DDP: N)
         self.size, self.scorers = workers, scorers
-        self.host_jobs = max(1, (os.cpu_count() or 1) - workers)  # scikit-learn threads of a scorer: the cores left free
+        self.host_jobs = os.cpu_count() or 1  # scikit-learn threads of a scorer: every core, so that it takes what the workers leave
         self.workers: list[_Worker] = []  # started when there is work (not for a run that reuses every cell)
         self.failed_originals: dict[str, str] = {}
         self.scoring: deque[Job] = deque()  # measured cells waiting for a scorer (their claims held)
