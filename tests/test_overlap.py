@@ -1,6 +1,7 @@
 """The host half of scoring runs in the pool's scorer process while the device worker trains the
 next cell: with one device worker and one scorer on cells of known cost, the cells take about
-as long as the larger of the two sums, not their total."""
+as long as the larger of the two sums, not their total. A cell measured before a run stopped
+is only scored by the next one."""
 
 from __future__ import annotations
 
@@ -53,3 +54,15 @@ def test_scoring_overlaps_the_next_cells_training(tmp_path, monkeypatch):
         (s, d) for s in spans if s[0] == "score" for d in spans if d[0] == "device" and d[1] < s[2] and s[1] < d[2]
     ]
     assert len(overlapping) >= 6  # the scorer worked while the device worker measured other cells
+
+
+@pytest.mark.slow
+def test_a_cell_measured_before_a_stop_is_only_scored_by_the_next_run(tmp_path):
+    runner = tiny_runner(tmp_path, ["original"])
+    cell = next(c for c in runner.plan() if c.method.name == "original")
+    measured = runner.execute(cell, score=False)  # the run stopped before its host half
+    assert measured.status == "measured" and runner.settled(cell) is None and runner.settled(cell, any_status=True) is None
+    outcomes = run_pool(runner, runner.plan(), 1, lambda o: None, lambda *a: None, timeout=None)
+    (again,) = [o for o in outcomes if o.cell == cell]
+    assert again.status == "done" and again.record.timings["unlearn_seconds"] == measured.record.timings["unlearn_seconds"]
+    assert "mia_auc" in again.record.metrics and "pgd_acc" in again.record.metrics

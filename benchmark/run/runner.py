@@ -531,9 +531,12 @@ class Runner:
 
     def settled(self, cell: Cell, any_status: bool = False) -> Outcome | None:
         """What the store holds for ``cell`` already as an outcome: a done cell (``cached``), or
-        with ``any_status`` a failed one too; None when it must run."""
+        with ``any_status`` a failed one too; None when it must run (a measured cell, too: its
+        host half is still to run)."""
         record = self.stored(cell) if any_status else self.cached(cell)
-        return None if record is None else Outcome(cell, "cached" if record.done else "failed", record, record.error)
+        if record is None or record.status == MEASURED:
+            return None
+        return Outcome(cell, "cached" if record.done else "failed", record, record.error)
 
     def pending(self, cells: list[Cell], finish: Callable[[Outcome], None]) -> list[Cell]:
         """The ``cells`` to run, gold cells first; those done in the store are finished as cached."""
