@@ -214,18 +214,18 @@ def _execute(spec: Any, args: argparse.Namespace, console: Console) -> tuple[Any
 
 
 def time_split(usage: Any, outcomes: list[Any]) -> str:
-    """One line: where the run's time went, per role of worker (what their cells' records
-    say they spent unlearning and on each half of scoring, and how long they waited)."""
+    """One line: where the workers' time went (what the run's cells' records say they spent
+    unlearning and on each half of scoring, the originals, and the rest of their jobs) and how
+    long they waited for work."""
     records = [o.record for o in outcomes if o.status == "done" and o.record is not None]
     spent = {k: sum(r.timings.get(k, 0.0) for r in records) for k in ("unlearn_seconds", "measure_seconds", "score_seconds")}
-    device, scorer = usage.workers["device"], usage.workers["scorer"]
-    held = {role: usage.wall * n for role, n in (("device", device), ("scorer", scorer))}
-    other = usage.busy["device"] - spent["unlearn_seconds"] - spent["measure_seconds"]
+    busy = sum(usage.busy.values())
+    rest = busy - usage.busy["original"] - sum(spent.values())
     return (
-        f"time: {usage.wall:.0f} s. {device} device worker(s): unlearning {spent['unlearn_seconds']:.0f} s, "
-        f"device half of scoring {spent['measure_seconds']:.0f} s, originals and the rest {max(other, 0.0):.0f} s, "
-        f"waiting {held['device'] - usage.busy['device']:.0f} s. {scorer} scorer: host half of scoring "
-        f"{spent['score_seconds']:.0f} s, waiting {held['scorer'] - usage.busy['scorer']:.0f} s"
+        f"time: {usage.wall:.0f} s on {usage.workers['device']} worker(s) and {usage.workers['scorer']} scorer: "
+        f"unlearning {spent['unlearn_seconds']:.0f} s, scoring {spent['measure_seconds']:.0f} s (device half) + "
+        f"{spent['score_seconds']:.0f} s (host half), originals {usage.busy['original']:.0f} s, "
+        f"the rest {max(rest, 0.0):.0f} s, waiting {usage.wall * sum(usage.workers.values()) - busy:.0f} s"
     )
 
 

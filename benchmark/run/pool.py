@@ -5,7 +5,8 @@ The original models are queued first, then every cell (the gold cells first); a 
 as soon as its own original exists. A device worker runs a cell up to the device half of its
 scoring (predictions, features, attacks: ``Runner.measure_cell``) and takes the next cell; the
 scorer process does the host half (MIU's forest MIA, the balanced MIA, the MI probes:
-``Runner.score_cell``) meanwhile, so no device worker waits on scikit-learn. The scorer fits
+``Runner.score_cell``) meanwhile, so no device worker waits on scikit-learn; a device worker
+with no cell ready to train (the last ones, say) takes host halves too. The scorer fits
 with scikit-learn's threads on every core, taking what the device workers leave free (all of
 them once the last cells are trained; the trees and probes are the same whatever the count). The
 parent process owns the schedule:
@@ -61,11 +62,12 @@ class Job:
 
 @dataclass
 class Usage:
-    """Where a run's time went: its wall time, and per role the seconds its workers held a job."""
+    """Where a run's time went: its wall time, the workers of each role, and per kind of job
+    ("original", "cell", "score") the seconds workers spent on such jobs."""
 
     wall: float = 0.0
-    busy: dict[str, float] = field(default_factory=lambda: {DEVICE: 0.0, SCORER: 0.0})
     workers: dict[str, int] = field(default_factory=lambda: {DEVICE: 0, SCORER: 0})
+    busy: dict[str, float] = field(default_factory=lambda: {"original": 0.0, "cell": 0.0, "score": 0.0})
 
 
 # -- the worker process ------------------------------------------------------------------
@@ -221,11 +223,11 @@ class Pool:
             for index, worker in enumerate(self.workers):
                 if worker.job is None:
                     job = None
-                    if worker.role == SCORER and self.scoring:
-                        job = self.scoring.popleft()
-                    elif worker.role == DEVICE and device_work:
+                    if worker.role == DEVICE and device_work:
                         job = self._next(queue, waiting, finish)
                         device_work = job is not None
+                    if job is None and self.scoring:  # a device worker with nothing to train scores too
+                        job = self.scoring.popleft()
                     if job is None:
                         continue
                     if not worker.process.is_alive():  # died while idle (killed from outside)
@@ -299,7 +301,7 @@ class Pool:
             return
         job, worker.job = worker.job, None
         assert job is not None
-        self.usage.busy[worker.role] += time.monotonic() - worker.started
+        self.usage.busy[job.kind] += time.monotonic() - worker.started
         if kind == "cell" and payload[0].status == "measured":
             self.scoring.append(Job("score", job.cell, job.path))  # its claim stays held until it is scored
             return
@@ -312,10 +314,10 @@ class Pool:
     def _replace(self, worker: _Worker, finish: Callable[[Outcome], None], why: str) -> None:
         """Stop ``worker``, store its job as failed with ``why`` and start a fresh worker."""
         job, worker.job = worker.job, None
-        self.usage.busy[worker.role] += time.monotonic() - worker.started
+        assert job is not None
+        self.usage.busy[job.kind] += time.monotonic() - worker.started
         worker.stop()
         self.workers[worker.index] = self._start(worker.index)
-        assert job is not None
         if job.kind in ("cell", "score"):
             finish(self.runner.failure(job.cell, "worker" if job.kind == "cell" else "scoring", why))
         else:
