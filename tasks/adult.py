@@ -31,10 +31,10 @@ only, so its one split is cut seeded 70/10/20 into TRAIN/VAL/TEST (``hub_splits`
 3,256 / 6,512 rows of the 32,561) — a TEST drawn from adult.data, not UCI's adult.test, so
 results from the two copies are not comparable.
 
-Presets. ``paper`` keeps every row. ``quick`` (the default) keeps a seeded sample of 4,000
-TRAIN and 1,000 VAL rows in which each group keeps its share (``proportional_sample``), and all
+Presets. ``paper`` keeps every row. ``quick`` (the default) keeps a seeded sample of 3,000
+TRAIN and 750 VAL rows in which each group keeps its share (``proportional_sample``), and all
 of TEST: the membership-inference attack fits random forests on every RETAIN and VAL row (about
-30 s a cell at the full size on one core, 2 s at this one). The sample is part of the fingerprint, and of the
+30 s a cell at the full size on one core, about 1.5 s at this one). The sample is part of the fingerprint, and of the
 dataset's ``title`` in the leaderboard.
 """
 
@@ -159,7 +159,7 @@ class AdultSource(LocalCopy, PresetSource):
         "paper": (_model, Recipe(epochs=10, batch_size=256, lr=0.05, warmup_epochs=1)),
     }
     # rows kept of TRAIN and VAL per preset (a group-proportional sample; None: every row)
-    subsample: ClassVar[dict[str, dict[str, int] | None]] = {"quick": {"train": 4000, "val": 1000}, "paper": None}
+    subsample: ClassVar[dict[str, dict[str, int] | None]] = {"quick": {"train": 3000, "val": 750}, "paper": None}
 
     # -- identity ------------------------------------------------------------------
     def identity(self) -> dict[str, Any]:

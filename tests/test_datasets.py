@@ -291,7 +291,7 @@ CASES = [
                      "mismatch: test: found 24 rows, published 16281"),
         },
         ordered=True, item=(NUM_FEATURES,), attributes=2, num_groups=4, group_names={2: ">50K, female"},
-        augment="none", forget_group=2, n_tasks=6, fingerprint="d324c152365a55be",
+        augment="none", forget_group=2, n_tasks=6, fingerprint="01ed86c9a8bff1a6",
         presets={"quick": ADULT_MODEL, "paper": ADULT_MODEL},
         broken=ADULT_BROKEN,
         tiny=("uci", "g2-r0.5-skew1.0", ("original", "finetune", "cf_k")),
@@ -553,7 +553,7 @@ def test_adult_model_and_attacks_run_on_table_rows():
 
 # --- Adult: the UCI release shipped in the package ----------------------------------------------
 
-QUICK_TITLE = "Adult (quick: 4,000 of 29,305 TRAIN, 1,000 of 3,256 VAL rows)"
+QUICK_TITLE = "Adult (quick: 3,000 of 29,305 TRAIN, 750 of 3,256 VAL rows)"
 
 
 def group_counts(table: Any) -> list[int]:
@@ -592,7 +592,7 @@ def test_adult_hub_is_read_when_named(monkeypatch):
     source = source_of("adult", path="hub")
     assert source.read() == {"train": "rows"} and read_from == [None]
     assert source.where() == "hub:scikit-learn/adult-census-income"
-    assert source.title == "Adult (quick: 4,000 of 22,793 TRAIN, 1,000 of 3,256 VAL rows)"
+    assert source.title == "Adult (quick: 3,000 of 22,793 TRAIN, 750 of 3,256 VAL rows)"
     # every row, from the Hub: what no path meant before, so its caches are still found
     assert source_of("adult", path="hub", preset="paper").fingerprint() == "46ab94cdd55c3560"
     # a source with nothing shipped: no path and "hub" are the same copy
@@ -603,11 +603,11 @@ def test_adult_quick_preset_keeps_a_proportional_sample_of_train_and_val(shipped
     monkeypatch.setattr(AdultSource, "read", lambda self: shipped_adult)
     full, quick = source_of("adult", preset="paper").splits(), source_of("adult").splits()
     assert {s: len(t) for s, t in full.items()} == {"train": 29305, "val": 3256, "test": 16281}
-    assert {s: len(t) for s, t in quick.items()} == {"train": 4000, "val": 1000, "test": 16281}
+    assert {s: len(t) for s, t in quick.items()} == {"train": 3000, "val": 750, "test": 16281}
     for split, table in quick.items():
         share = np.array(group_counts(full[split])) * len(table) / len(full[split])
         assert np.all(np.abs(np.array(group_counts(table)) - share) < 1), split
-    rows = proportional_sample(2 * full["train"].y + full["train"].a, 4000, seed=2)  # kept in the release's order
+    rows = proportional_sample(2 * full["train"].y + full["train"].a, 3000, seed=2)  # kept in the release's order
     assert np.array_equal(quick["train"].numeric, full["train"].numeric[rows])
     again = source_of("adult").splits()
     assert all(np.array_equal(again[s].numeric, quick[s].numeric) and np.array_equal(again[s].y, quick[s].y) for s in quick)
@@ -617,9 +617,9 @@ def test_adult_quick_preset_keeps_a_proportional_sample_of_train_and_val(shipped
 
 def test_adult_quick_dataset_loads_and_is_titled_by_its_sample(tmp_path):
     data = source_of("adult").load(tmp_path)  # the shipped files, end to end
-    assert (len(data.train), len(data.val), len(data.test)) == (4000, 1000, 16281)
+    assert (len(data.train), len(data.val), len(data.test)) == (3000, 750, 16281)
     described = load_suite("adult")[0].describe(data)
     assert described["dataset"] == "adult" and described["dataset_title"] == QUICK_TITLE
-    assert _task_title(described).startswith(f"adult/g2-r0.1-skew1.0 [{QUICK_TITLE}]: forget 14 rows")
+    assert _task_title(described).startswith(f"adult/g2-r0.1-skew1.0 [{QUICK_TITLE}]: forget 11 rows")
     assert "dataset_title" not in load_suite("adult", {"preset": "paper"})[0].describe(data)
     assert source_of("waterbirds").title == "waterbirds"
