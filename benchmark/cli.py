@@ -388,7 +388,7 @@ def cmd_rescore(args: argparse.Namespace, console: Console) -> int:
     if not (args.runs / "results").is_dir():
         raise BenchmarkError(f"no results under {args.runs} (expected {args.runs / 'results'})")
     store = Store(args.runs)
-    with parallel_config(n_jobs=os.cpu_count() or 1):  # alone on the machine: scikit-learn may use every core
+    with parallel_config(backend="threading", n_jobs=os.cpu_count() or 1):  # alone on the machine: every core
         result = rescore(store)
     if not result.records:
         raise BenchmarkError(f"no readable result files under {args.runs / 'results'}")

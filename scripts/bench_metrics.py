@@ -8,13 +8,13 @@ then scores the same model both ways in one run:
 
 - old: every metric in the worker, one after the other, as the runner did before the split
   (predictions, attacks with APGD running all its iterations, MIU's forest MIA with a forest
-  predicted per setting and an AUC per setting, the balanced MIA, the MI probes with their
-  folds one after the other);
+  predicted per setting and an AUC per setting, its trees on one thread, the balanced MIA, the
+  MI probes);
 - new: the device half in the worker (predictions, attacks whose APGD runs end once every row
   is fooled: ``scorecard.measure``), and the
-  host half (``rescore.score_record``, in the run's scorer process) with scikit-learn's threads
-  on the cores a run leaves free: one on this 2-core machine with its two device workers, and,
-  to show what free cores buy, all of them.
+  host half (``rescore.score_record``, in the run's scorer process) with the forests' trees
+  fitted on one thread and on every core (the scorer uses every core; what it gets depends on
+  what the device workers leave free).
 
 Prints seconds per metric family (median of ``--repeats``), the worker's path (what a device
 worker waits for) and the total, as ratios new/old, and counts the metric values that differ
@@ -111,7 +111,7 @@ def new_path(runner: Runner, cell: Cell, model: torch.nn.Module, times: dict[str
     runner.original_features(cell.task, cell.seed)
     record = CellRecord(key="bench", status=MEASURED, method=cell.method.name, task={"id": cell.task.id}, seed=cell.seed,
                         metrics=dict(metrics), original_key=runner.original_key(cell.task, cell.seed))
-    with parallel_config(n_jobs=threads):
+    with parallel_config(backend="threading", n_jobs=threads):
         timed(lambda: score_record(record, p, runner.store), times, f"host half (scorer, {threads} thread{'s' * (threads > 1)})")
     return record.metrics
 

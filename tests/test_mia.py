@@ -57,7 +57,7 @@ def test_miu_attack_equals_the_protocol_computed_directly(seed, threads):
         "test": rng.exponential(0.8, 300),
     })
     auc, share = reference(p)
-    with parallel_config(n_jobs=threads):
+    with parallel_config(backend="threading", n_jobs=threads):
         ours = miu_attack(p)
     assert ours["mia_auc"] == auc
     assert ours["mia_forget_nonmember"] == share

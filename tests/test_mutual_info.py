@@ -13,7 +13,6 @@ import warnings
 
 import numpy as np
 import pytest
-from joblib import parallel_config
 from scipy.linalg import cho_factor, cho_solve
 from scipy.special import log_softmax
 from sklearn.exceptions import ConvergenceWarning
@@ -194,13 +193,6 @@ def test_deterministic_for_a_seed_and_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         first.value = 0.0  # type: ignore[misc]
     assert SETTINGS["seed"] == 0 and "not clipped" in SETTINGS["estimator"]
-
-
-def test_probes_fitted_in_threads_give_the_same_numbers():
-    z, g = planted(16, seed=4)
-    with parallel_config(n_jobs=3):
-        threaded = feature_group_mi(z, g, GROUPS)
-    assert threaded == feature_group_mi(z, g, GROUPS)
 
 
 def test_se_is_positive_and_close_to_the_spread_over_fresh_rows():

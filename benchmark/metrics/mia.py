@@ -82,7 +82,7 @@ def miu_attack(p: Predictions) -> dict[str, float]:
     its trees' in tree order divided by their count, so one pass of the 100 trees over F ∪ TEST
     gives every setting's by running sums (F's predictions are its first rows); the AUC is taken
     for the chosen setting only. Trees are fitted in joblib's threads when the caller allows it
-    (``joblib.parallel_config(n_jobs=...)``; each tree's seed is fixed before the fit, so the trees
+    (``joblib.parallel_config(backend="threading", n_jobs=...)``; each tree's seed is fixed before the fit, so the trees
     do not depend on it); the sums stay serial, in tree order."""
     retain, val, forget, test = (losses(p, part) for part in ("retain", "val", "forget", "test"))
     x_fit, y_fit = np.concatenate([retain, val]), _labels(len(retain), len(val))

@@ -47,7 +47,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from joblib import Parallel, delayed
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -109,20 +108,13 @@ def _probe(seed: int) -> Pipeline:
 
 def out_of_fold_log_loss(z: np.ndarray, g: np.ndarray, seed: int = SEED) -> np.ndarray:
     """−log q̂_{−k(i)}(g_i | z_i) for every row, each from the probe fitted without its fold.
-    The K probes are independent fits: joblib's threads fit them side by side when the caller
-    allows it (``joblib.parallel_config(n_jobs=...)``), with the same numbers."""
+    (The folds are fitted one after the other: in threads they took longer, lbfgs holding the GIL.)"""
     if not cross_fittable(g):
         raise ValueError(f"every group present needs at least {FOLDS} rows, got counts {np.bincount(g).tolist()}")
     x, loss = np.asarray(z, dtype=np.float64), np.empty(len(g))
-    folds = list(StratifiedKFold(FOLDS, shuffle=True, random_state=seed).split(x, g))
-    held_out = Parallel(prefer="threads")(delayed(_held_out_log_likelihoods)(x, g, fit, held, seed) for fit, held in folds)
-    for (_, held), log_q in zip(folds, held_out):
-        loss[held] = -log_q
+    for fit, held in StratifiedKFold(FOLDS, shuffle=True, random_state=seed).split(x, g):
+        loss[held] = -_log_likelihoods(_probe(seed).fit(x[fit], g[fit]), x[held], g[held])
     return loss
-
-
-def _held_out_log_likelihoods(x: np.ndarray, g: np.ndarray, fit: np.ndarray, held: np.ndarray, seed: int) -> np.ndarray:
-    return _log_likelihoods(_probe(seed).fit(x[fit], g[fit]), x[held], g[held])
 
 
 def stratified_se(loss: np.ndarray, g: np.ndarray) -> float:

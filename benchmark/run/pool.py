@@ -104,7 +104,7 @@ def _worker_main(conn: Connection, spec: Any, devices: str | None, threads: int,
         if kind == "score":
             from joblib import parallel_config
 
-            with parallel_config(n_jobs=host_jobs):
+            with parallel_config(backend="threading", n_jobs=host_jobs):
                 conn.send(("score", runner.score(cell)))
             continue
         try:
