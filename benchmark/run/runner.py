@@ -479,13 +479,6 @@ class Runner:
         write_record(self.store, self.path(cell), record)
         return record
 
-    def run_cell(self, cell: Cell, stage: _Stage | None = None) -> CellRecord:
-        """Both halves in this process: measure, score and store the cell; its record."""
-        self.measure_cell(cell, stage)
-        if stage is not None:
-            stage.name = "scoring"
-        return self.score_cell(cell)
-
     def _record(self, cell: Cell, status: str) -> CellRecord:
         """A record with what the cell is, before it ran (the settings, not the results)."""
         gold = self.gold(cell)
