@@ -218,8 +218,8 @@ def test_calibration_penalty_is_zero_at_the_original_in_the_trainers_mode(tmp_pa
         ("waterbirds/g2-r0.9-skew1.0", {"lr": 0.1, "lambda_mi": 10.0, "batch_size": 32, "mine_lr": 0.001}),
         ("fairface/g23-r0.5-skew1.0", {"lr": 0.1, "weight_decay": 5e-5, "batch_size": 32, "forget_epochs": 7, "mine_lr": 0.001}),
         ("fairface/g23-r0.1-skew1.0", {"lr": 0.001, "batch_size": 256, "augment": False}),
-        # no config of theirs: their fallback.yaml
-        ("adult/g2-r0.5-skew1.0", {"lr": 0.1, "batch_size": 32, "schedule": "constant", "mine_lr": 0.01, "lambda_mi": 1.0}),
+        # no config of theirs: their fallback.yaml, with our Adult setting (lr, batch, schedule)
+        ("adult/g2-r0.5-skew1.0", {"lr": 0.01, "batch_size": 256, "schedule": "cosine", "mine_lr": 0.01, "lambda_mi": 1.0}),
     ],
 )
 def test_the_authors_settings_per_dataset_and_forget_ratio(task_id, expected):

@@ -18,7 +18,7 @@ from benchmark.report import leaderboard
 from benchmark.report.leaderboard import SCHEMA_PATH, Entry, Leaderboard, Stat, validate
 from benchmark.report.schema import validate_submission
 from benchmark.report.scoring import score
-from benchmark.run.record import CELL_SCHEMA_VERSION, DONE, FAILED, CellRecord, read_record, write_record
+from benchmark.run.record import CELL_SCHEMA_VERSION, DONE, FAILED, MEASURED, CellRecord, read_record, write_record
 from benchmark.run.store import Store
 from tests.test_scoring import CELLS
 
@@ -105,7 +105,7 @@ def record(**changes) -> CellRecord:
 def test_the_schema_names_the_dataclasses_fields_and_versions():
     defs = schema()["$defs"]
     assert set(defs["cell"]["properties"]) == {f.name for f in fields(CellRecord)}
-    assert defs["cell"]["properties"]["status"]["enum"] == [DONE, FAILED]
+    assert defs["cell"]["properties"]["status"]["enum"] == [DONE, FAILED, MEASURED]
     assert defs["cell"]["properties"]["schema_version"]["const"] == CELL_SCHEMA_VERSION
     assert defs["leaderboard"]["properties"]["schema_version"]["enum"] == list(leaderboard.READABLE)
     assert defs["entry_v4"]["required"] == list(defs["entry"]["properties"]) == [f.name for f in fields(Entry)]

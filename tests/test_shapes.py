@@ -48,7 +48,7 @@ def test_cache_round_trip(tmp_path):
 def test_default_grid():
     ts = tasks(**SMALL)
     assert [t.skew for t in ts] == ["uniform", 0.5, 1.0]
-    assert {t.forget_group for t in ts} == {2} and all(t.default for t in ts)
+    assert {t.forget_group for t in ts} == {2} and [t.default for t in ts] == [False, False, True]  # the short default: skew 1.0
 
 
 # -- pinned bytes, engines, the paper preset -----------------------------------------------------
