@@ -6,10 +6,10 @@ as soon as its own original exists. A device worker runs a cell up to the device
 scoring (predictions, features, attacks: ``Runner.measure_cell``) and takes the next cell; the
 scorer process does the host half (MIU's forest MIA, the balanced MIA, the MI probes:
 ``Runner.score_cell``) meanwhile, so no device worker waits on scikit-learn; a device worker
-with no cell ready to train (the last ones, say) takes host halves too. The scorer fits
-with scikit-learn's threads on every core, taking what the device workers leave free (all of
-them once the last cells are trained; the trees and probes are the same whatever the count). The
-parent process owns the schedule:
+with no cell ready to train (the last ones, say) takes host halves too. The forests' trees are
+fitted in threads on every core, taking what the device workers leave free (all of them once
+the last cells are trained; the trees are the same whatever the count). The parent process
+owns the schedule:
 
 - it claims each job before handing it out (benchmark/run/locks.py), so that several runs on
   one output directory split the work, and waits for jobs another run holds;
@@ -154,7 +154,7 @@ class Pool:
         self.devices = _cuda_count() if cuda else 0
         self.per_job = runner.spec.runtime.processes if cuda else 1  # GPUs one job trains on (DDP: N)
         self.size, self.scorers = workers, scorers
-        self.host_jobs = os.cpu_count() or 1  # scikit-learn threads of a scorer: every core, so that it takes what the workers leave
+        self.host_jobs = os.cpu_count() or 1  # threads for the forests' trees: every core, so that scoring takes what the workers leave
         self.workers: list[_Worker] = []  # started when there is work (not for a run that reuses every cell)
         self.failed_originals: dict[str, str] = {}
         self.scoring: deque[Job] = deque()  # measured cells waiting for a scorer (their claims held)
