@@ -194,6 +194,7 @@ def _execute(spec: Any, args: argparse.Namespace, console: Console) -> tuple[Any
             progress.update(rows[worker], description=f"  {what}", completed=done, total=total or None)
 
         runner = Runner(spec, lambda what, done, total: report(-1, what, done, total), debug=args.debug)
+        usage = Usage()  # filled by the local pool
         runner.validate()
         plan = runner.plan()
         progress.update(overall, total=len(plan))
@@ -204,11 +205,10 @@ def _execute(spec: Any, args: argparse.Namespace, console: Console) -> tuple[Any
             outcomes = run_ray(runner, plan, advance, address=args.ray_address, timeout=spec.timeout, debug=args.debug)
         else:
             workers = min(len(plan), spec.workers or default_workers(spec.runtime))
-            usage = Usage()
             outcomes = run_pool(runner, plan, workers, advance, report, spec.timeout, args.debug, usage)
         for row in rows.values():
             progress.update(row, visible=False)
-    if args.executor != "ray" and usage.wall:
+    if usage.wall:
         console.print(time_split(usage, outcomes), markup=False, highlight=False)
     return runner, outcomes
 

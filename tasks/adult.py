@@ -34,8 +34,8 @@ results from the two copies are not comparable.
 Presets. ``paper`` keeps every row. ``quick`` (the default) keeps a seeded sample of 3,000
 TRAIN and 750 VAL rows in which each group keeps its share (``proportional_sample``), and all
 of TEST: the membership-inference attack fits random forests on every RETAIN and VAL row (about
-30 s a cell at the full size on one core, about 1.5 s at this one). The sample is part of the fingerprint, and of the
-dataset's ``title`` in the leaderboard.
+30 s a cell at the full size on one core, about 1.5 s at this one). The sample is part of the
+fingerprint, and of the dataset's ``title`` in the leaderboard.
 """
 
 from __future__ import annotations

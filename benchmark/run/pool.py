@@ -145,7 +145,7 @@ class Pool:
     """Worker processes and the schedule of one run."""
 
     def __init__(self, runner: Runner, workers: int, progress: Progress, timeout: float | None, debug: bool = False,
-                 scorers: int = SCORERS) -> None:
+                 usage: Usage | None = None) -> None:
         self.runner, self.progress, self.timeout, self.debug = runner, progress, timeout, debug
         cuda = runner.spec.runtime.uses_cuda
         self.context = mp.get_context("fork" if not cuda and "fork" in mp.get_all_start_methods() else "spawn")
@@ -153,12 +153,13 @@ class Pool:
         self.threads = max(1, (os.cpu_count() or 1) // workers) if cuda else CPU_THREADS
         self.devices = _cuda_count() if cuda else 0
         self.per_job = runner.spec.runtime.processes if cuda else 1  # GPUs one job trains on (DDP: N)
-        self.size, self.scorers = workers, scorers
+        self.size, self.scorers = workers, SCORERS
         self.host_jobs = os.cpu_count() or 1  # threads for the forests' trees: every core, so that scoring takes what the workers leave
         self.workers: list[_Worker] = []  # started when there is work (not for a run that reuses every cell)
         self.failed_originals: dict[str, str] = {}
         self.scoring: deque[Job] = deque()  # measured cells waiting for a scorer (their claims held)
-        self.usage = Usage(workers={DEVICE: workers, SCORER: scorers})
+        self.usage = usage or Usage()
+        self.usage.workers = {DEVICE: workers, SCORER: self.scorers}
 
     def _start(self, index: int) -> _Worker:
         """Worker ``index``: a device worker below ``size``, a scorer from there (one torch thread;
@@ -329,13 +330,11 @@ def run_pool(runner: Runner, cells: list[Cell], workers: int, done: Callable[[Ou
              timeout: float | None, debug: bool = False, usage: Usage | None = None) -> list[Outcome]:
     """Run ``cells`` on ``workers`` device processes and a scorer; ``done(outcome)`` is called as
     each finishes; ``usage``, if given, receives where the time went."""
-    pool = Pool(runner, workers, progress, timeout, debug)
+    pool = Pool(runner, workers, progress, timeout, debug, usage)
     try:
         return pool.run(cells, done)
     finally:
         pool.close()
-        if usage is not None:
-            usage.wall, usage.busy, usage.workers = pool.usage.wall, pool.usage.busy, pool.usage.workers
 
 
 def default_workers(runtime: Any) -> int:

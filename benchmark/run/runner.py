@@ -575,13 +575,10 @@ class Runner:
             existing = self.cached(cell)
             if existing is not None:
                 return Outcome(cell, "cached", existing)
-            if self.measured(cell) is None:
-                record = self.measure_cell(cell, stage)
-                if not score:
-                    return Outcome(cell, "measured", record)
+            measured = self.measured(cell) or self.measure_cell(cell, stage)
         except Exception as err:  # noqa: BLE001 -- any failure of a cell is that cell's, not the run's
             return self._contained(cell, stage.name, err)
-        return self.score(cell) if score else Outcome(cell, "measured", self.measured(cell))
+        return self.score(cell) if score else Outcome(cell, "measured", measured)
 
     def score(self, cell: Cell) -> Outcome:
         """The host half of a measured cell as its outcome: done, or failed at "scoring" (its
