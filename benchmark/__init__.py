@@ -15,6 +15,8 @@ from importlib import import_module
 _EXPORTS = {
     # the contracts
     "UnlearningMethod": "benchmark.method",
+    "Search": "benchmark.method",
+    "Range": "benchmark.run.validate",
     "Task": "benchmark.task",
     "TaskData": "benchmark.task",
     "DatasetSource": "benchmark.data.source",

@@ -23,32 +23,49 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    # the flags that choose what to run and where: shared by run and tune
+    selection = argparse.ArgumentParser(add_help=False)
+    selection.add_argument("--methods", nargs="+", metavar="M", help="method names, NAME+rw, or FILE.py:CLASS (default: all registered)")
+    selection.add_argument("--tasks", nargs="+", metavar="T", help="task suites or task ids, optionally SUITE:key=value,... (default: the default tasks)")
+    selection.add_argument("--out", type=Path, help="results and model cache (default: ./runs)")
+    selection.add_argument("--config", type=Path, help="YAML config file; options given here override it")
+    selection.add_argument("--accelerator", help="cpu, gpu or auto (default: auto)")
+    selection.add_argument("--devices", help="devices per job, as Lightning takes them (default: 1)")
+    selection.add_argument("--precision", help="auto (bf16-mixed on a GPU with bf16, else 16-mixed; 32-true on the CPU), 32-true, bf16-mixed, or 16-mixed (GPU)")
+    selection.add_argument("--workers", help="cells run at once in worker processes: a number, or auto (one per GPU; on the CPU one per core, up to 8, one thread each)")
+    selection.add_argument("--data", action="append", metavar="NAME=PATH", help="a dataset's local copy (repeatable)")
+    selection.add_argument("--preset", choices=["quick", "paper"], help="quick: a CPU budget; paper: the papers' models and recipes")
+    selection.add_argument("--tuned", type=Path, metavar="DIR", help="where the tuned settings files are (default: ./configs/tuned)")
+
     run = commands.add_parser(
-        "run",
+        "run", parents=[selection],
         help="run methods x tasks x seeds and write results and the leaderboard",
         description="Run every method on every task for every seed, score each against the gold "
         "(retrain) model and write the leaderboard. With no options: the default benchmark.",
     )
-    run.add_argument("--methods", nargs="+", metavar="M", help="method names, NAME+rw, or FILE.py:CLASS (default: all registered)")
-    run.add_argument("--tasks", nargs="+", metavar="T", help="task suites or task ids, optionally SUITE:key=value,... (default: the default tasks)")
     run.add_argument("--seeds", nargs="+", type=int, metavar="S", help="seeds (default: 0 1 2)")
-    run.add_argument("--out", type=Path, help="results and model cache (default: ./runs)")
     run.add_argument("--leaderboard", type=Path, help="where the leaderboard goes (default: ./leaderboard)")
-    run.add_argument("--config", type=Path, help="YAML config file; options given here override it")
-    run.add_argument("--accelerator", help="cpu, gpu or auto (default: auto)")
-    run.add_argument("--devices", help="devices per job, as Lightning takes them (default: 1)")
-    run.add_argument("--precision", help="auto (bf16-mixed on a GPU with bf16, else 16-mixed; 32-true on the CPU), 32-true, bf16-mixed, or 16-mixed (GPU)")
     run.add_argument("--strategy", help="auto (one process per job), or ddp: one job on --devices N >= 2 GPUs (or N CPU processes) with Lightning's DDP, spawned; NCCL on GPUs, gloo on the CPU")
-    run.add_argument("--workers", help="cells run at once in worker processes: a number, or auto (one per GPU; on the CPU one per core, up to 8, one thread each)")
-    run.add_argument("--data", action="append", metavar="NAME=PATH", help="a dataset's local copy (repeatable)")
-    run.add_argument("--preset", choices=["quick", "paper"], help="quick: a CPU budget; paper: the papers' models and recipes")
     run.add_argument("--pretrained", metavar="PATH", help="a local file of pretrained backbone weights (for --preset paper offline)")
     run.add_argument("--compile", action="store_true", default=None, help="run the backbone through torch.compile (faster on a GPU; its own cache keys)")
     run.add_argument("--timeout", type=float, metavar="SECONDS", help="per-cell time limit; a cell past it is stopped and stored as failed (default: the preset's)")
     run.add_argument("--executor", choices=["local", "ray"], default="local", help="where cells run: local worker processes (default), or Ray tasks on an existing cluster (pip install 'unlearn-bench[ray]')")
     run.add_argument("--ray-address", metavar="ADDRESS", help="the Ray cluster for --executor ray (default: RAY_ADDRESS, else this node's cluster; 'local' starts a local instance)")
     run.add_argument("--shard", metavar="I/N", help="run only slice I of N of the cells (e.g. a SLURM array task per slice, one shared --out; then `unlearn-bench leaderboard` merges them)")
+    run.add_argument("--hparams", dest="hparams_from", choices=["tuned", "defaults"], help="tuned: each method's tuned settings where configs/tuned has them for the task (default); defaults: the hand-set ones")
     run.add_argument("--debug", action="store_true", help="keep and print the traceback of each failed cell")
+
+    tune = commands.add_parser(
+        "tune", parents=[selection],
+        help="tune every method's hyper-parameters with the same Optuna budget, on tuning seeds and VAL rows",
+        description="For every method x task, an Optuna study (TPE, seeded) of --trials trials over the method's search "
+        "space, each trial unlearning on the tuning seeds (1000 and up, never reported) and scored by Avg. Gap to that "
+        "seed's gold with VAL in TEST's place. Studies are kept in <out>/tuning (a killed tune resumes; several tune "
+        "commands on one --out share the studies); the best settings go to <tuned>/<suite>.yaml, which `run` uses.",
+    )
+    tune.add_argument("--trials", type=int, metavar="N", help="trials per method x task, the same for every method (default: 16)")
+    tune.add_argument("--tune-seeds", nargs="+", type=int, metavar="S", help="tuning seeds, each >= 1000 (default: 1000)")
+    tune.set_defaults(seeds=None, leaderboard=None, strategy=None, pretrained=None, compile=None, timeout=None, shard=None, hparams_from=None)
 
     listing = commands.add_parser("list", help="list registered methods or tasks", description="List registered methods or tasks.")
     listing.add_argument("what", choices=["methods", "tasks"])
@@ -88,9 +105,11 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("--tasks", nargs="+", metavar="T", help="task suites or task ids (a custom grid)")
     submit.add_argument("--seeds", nargs="+", type=int, metavar="S", help="seeds (a custom grid)")
     submit.add_argument("--workers", help="cells run at once in worker processes: a number, or auto")
+    submit.add_argument("--no-tune", action="store_true", help="skip tuning: run the plugin's hand-set settings (the entry is marked untuned)")
     submit.add_argument("--debug", action="store_true", help="keep and print the traceback of each failed cell")
     submit.set_defaults(methods=None, accelerator=None, devices=None, precision=None, strategy=None, data=None, preset=None,
-                        pretrained=None, compile=None, timeout=None, shard=None, executor="local", ray_address=None)
+                        pretrained=None, compile=None, timeout=None, shard=None, executor="local", ray_address=None,
+                        hparams_from=None, tuned=None, trials=None, tune_seeds=None)
 
     data = commands.add_parser("data", help="inspect a dataset's local copy", description="Inspect a dataset's local copy.")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
@@ -154,7 +173,15 @@ def _spec(args: argparse.Namespace, config: dict, methods: list[str] | None = No
         model=_model_flags(args, config),
         timeout=args.timeout,
         shard=args.shard,
+        hparams_from=args.hparams_from,
+        tuned=args.tuned,
+        tune=_tune_flags(args, config),
     )
+
+
+def _tune_flags(args: argparse.Namespace, config: dict) -> dict | None:
+    flags = {k: v for k, v in (("trials", getattr(args, "trials", None)), ("seeds", getattr(args, "tune_seeds", None))) if v is not None}
+    return {**(config.get("tune") or {}), **flags} if flags else None
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
@@ -333,6 +360,57 @@ def cmd_submit(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace, console: Console) -> int:
+    from benchmark.run.spec import read_config
+
+    spec = _spec(args, read_config(args.config))
+    return 0 if _tune(spec, args, console) else 1
+
+
+def _tune(spec: Any, args: argparse.Namespace, console: Console) -> bool:
+    """Tune ``spec``'s methods with a progress display and print what was tuned; whether every
+    study finished with a tuned entry."""
+    from benchmark.run.runner import Runner
+    from benchmark.run.store import check_free_space, check_writable
+    from benchmark.tune.study import tuning_spec
+    from benchmark.tune.tuning import tune
+
+    check_writable(spec.out, "output directory")
+    check_free_space(spec.out)
+    Runner(tuning_spec(spec)).validate()  # every method builds on every task before any trial
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        bar = progress.add_task("trials", total=None)
+
+        def finished(line: str) -> None:
+            progress.console.print(f"  {line}", markup=False, highlight=False)
+            progress.advance(bar)
+
+        workers = _workers(args, spec)
+        result = tune(spec, workers, finished, lambda n: progress.update(bar, total=n))
+    for method, why in result.skipped:
+        console.print(f"{method}: not tuned ({why}): it runs its hand-set settings", markup=False, highlight=False)
+    for (method, task), entry in result.entries.items():
+        console.print(
+            f"{method} · {task}: {entry['trials']} trials, {entry['failures']} failed, {entry['seconds']:.0f} s; "
+            f"objective {entry['start_objective']} (own settings) -> {entry['best_objective']}: {entry['hparams']}",
+            markup=False, highlight=False, soft_wrap=True,
+        )
+    for line in result.all_failed:
+        err_console.print(f"every trial failed, nothing tuned: {line}", markup=False, highlight=False, soft_wrap=True)
+    for name in result.open:
+        console.print(f"{name}: slots still held by another tune process; its entry is written when they finish", markup=False)
+    files = ", ".join(str(f) for f in result.files) or "none"
+    console.print(f"tuned {len(result.entries)} studies in {result.seconds:.0f} s; tuned settings: {files}", markup=False)
+    return not result.all_failed and not result.open
+
+
+def _workers(args: argparse.Namespace, spec: Any) -> int:
+    from benchmark.run.pool import default_workers
+
+    return spec.workers or default_workers(spec.runtime)
+
+
 def cmd_list(args: argparse.Namespace, console: Console) -> int:
     from rich.table import Table
 
@@ -431,7 +509,7 @@ def cmd_claims(args: argparse.Namespace, console: Console) -> int:
 
 COMMANDS = {
     "run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "rescore": cmd_rescore, "data": cmd_data,
-    "claims": cmd_claims, "validate": cmd_validate, "submit": cmd_submit,
+    "claims": cmd_claims, "validate": cmd_validate, "submit": cmd_submit, "tune": cmd_tune,
 }
 
 

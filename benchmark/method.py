@@ -29,7 +29,8 @@ from __future__ import annotations
 import inspect
 import math
 import typing
-from typing import Any, Callable, ClassVar, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Iterator, Mapping
 
 from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader
@@ -44,6 +45,27 @@ from benchmark.training import RECIPE_RULES, TrainingModule
 
 #: the ranges of the common hyper-parameters: a recipe's, but a method may train 0 epochs
 HPARAM_RULES = {**RECIPE_RULES, "epochs": Range(0)}
+
+#: what ``unlearn-bench tune`` searches for every method: the common optimiser settings, each
+#: over its declared range (the learning rate over SalUn's grid, REFERENCE §8; ours otherwise)
+COMMON_SEARCH = {
+    "lr": Range(1e-4, 1e-1),
+    "epochs": Range(1, 10),
+    "weight_decay": Range(1e-6, 1e-2),
+    "batch_size": Range(16, 256),
+}
+
+
+@dataclass(frozen=True)
+class Search:
+    """A method's one declaration about its search space (``UnlearningMethod.search``): ranges
+    for its own hyper-parameters, a narrower range for a common one, or None for a common one
+    it does not search (SSD takes no optimiser step), and the reason. A range for a common
+    hyper-parameter must lie inside ``COMMON_SEARCH``'s: a method may narrow its space, never
+    widen it; every method gets the same number of trials."""
+
+    ranges: Mapping[str, Range | None] = field(default_factory=dict)
+    reason: str = ""
 
 
 class UnlearningMethod(TrainingModule):
@@ -71,6 +93,9 @@ class UnlearningMethod(TrainingModule):
     #: whether the short default benchmark (``unlearn-bench run`` with no options) runs it; the
     #: full board (configs/board.yaml) names every method
     in_default: ClassVar[bool] = True
+    #: how ``unlearn-bench tune`` searches it: the common space (``COMMON_SEARCH``) and any
+    #: ranges of its own, narrowed or removed with a reason (``Search``)
+    search: ClassVar[Search] = Search()
 
     def __init__(
         self,

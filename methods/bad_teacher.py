@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from benchmark import Batch, distillation_kl, frozen_copy, UnlearningMethod
+from benchmark import Batch, distillation_kl, frozen_copy, UnlearningMethod, Range, Search
 
 
 class BadTeacher(UnlearningMethod):
@@ -17,6 +17,7 @@ class BadTeacher(UnlearningMethod):
     one for retain rows (T = 1), over one pass of F and a ``retain_fraction`` (30%) of R."""
 
     description = "Bad Teacher: distil from the original on the retain set and from a random model on the forget set"
+    search = Search({"temperature": Range(0.5, 4.0), "retain_fraction": Range(0.1, 1.0)})
     in_default = False  # the full board (configs/board.yaml) runs it; the short default leaves it out
     paper = "Chundawat et al., Can Bad Teaching Induce Forgetting?, AAAI 2023"
 

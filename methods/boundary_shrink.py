@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from benchmark import Batch, UnlearningMethod
+from benchmark import Batch, UnlearningMethod, Range, Search
 
 
 def fgsm(model: torch.nn.Module, x: Tensor, y: Tensor, bound: float) -> Tensor:
@@ -23,6 +23,7 @@ class BoundaryShrink(UnlearningMethod):
     minimise CE(theta(x), y_hat). Paper: bound 0.1, SGD lr 1e-5, 10 passes over F."""
 
     description = "BS: relabel forget samples to the class an FGSM step of the original reaches"
+    search = Search({"bound": Range(0.01, 0.3)})
     paper = "Chen et al., Boundary Unlearning, CVPR 2023"
     reads_retain = False
     dataset_overrides = {"shapes": {"lr": 0.005, "epochs": 5}}

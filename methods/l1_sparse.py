@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from benchmark import Batch, UnlearningMethod
+from benchmark import Batch, Range, Search, UnlearningMethod
 
 
 class L1Sparse(UnlearningMethod):
@@ -12,6 +12,7 @@ class L1Sparse(UnlearningMethod):
     t the current epoch (0-based): sparsity pushed hardest at the start (Jia et al., 2023)."""
 
     description = "l1-sparse: fine-tune on the retain set with a linearly decaying l1 penalty"
+    search = Search({"alpha": Range(1e-5, 1e-2)})
     in_default = False  # the full board (configs/board.yaml) runs it; the short default leaves it out
     paper = "Jia et al., Model Sparsity Can Simplify Machine Unlearning, NeurIPS 2023"
     rw_in_default = True

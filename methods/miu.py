@@ -50,7 +50,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
-from benchmark import Batch, Classifier, eval_mode, Passes, TaskData, UnlearningMethod, warmup_schedule
+from benchmark import Batch, Classifier, eval_mode, Passes, TaskData, UnlearningMethod, warmup_schedule, Range, Search
 
 HIDDEN = 512  # width of the statistics network
 EMA_ALPHA = 0.01  # MINE's moving-average rate for the bias-corrected gradient
@@ -160,6 +160,7 @@ class MIU(UnlearningMethod):
     """
 
     description = "MIU: minimise feature-group mutual information on F, calibrated to the original on R (REWEIGHT)"
+    search = Search({"lambda_mi": Range(0.1, 10.0), "mine_lr": Range(1e-3, 1e-2)})
     paper = "Group-robust Machine Unlearning (MIU), 2025"
     # the authors' ResNet-18 configs, method/configs/config_files/<dataset>/resnet18/bias_0_<r>/miu.yaml
     # (their "waterbird" is our waterbirds); values common to a dataset's three files sit under its name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from benchmark import Batch, UnlearningMethod
+from benchmark import Batch, Range, Search, UnlearningMethod
 
 
 class NegGradPlus(UnlearningMethod):
@@ -12,6 +12,7 @@ class NegGradPlus(UnlearningMethod):
     and (proportionally sized) forget batches, starting from theta_0."""
 
     description = "NegGrad+: beta * CE on the retain set minus (1 - beta) * CE on the forget set"
+    search = Search({"beta": Range(0.5, 0.999)})
     in_default = False  # the full board (configs/board.yaml) runs it; the short default leaves it out
     paper = "Kurmanji et al. (SCRUB), NeurIPS 2023"
 

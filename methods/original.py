@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from benchmark import UnlearningMethod
+from benchmark import Search, UnlearningMethod
 
 
 class Original(UnlearningMethod):
     """theta = theta_0. Forgets nothing: the lower bound on forgetting, the upper bound on utility."""
 
     description = "the original model, unchanged (no unlearning)"
+    search = Search({"lr": None, "epochs": None, "weight_decay": None, "batch_size": None}, reason="the original model itself: nothing is trained")
     paper = "baseline"
     reads_retain = False
 

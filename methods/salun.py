@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from benchmark import Range, Search
 from methods.random_label import RandomLabel
 
 
@@ -22,6 +23,7 @@ class SalUn(RandomLabel):
     """
 
     description = "SalUn: random labels on the forget set, updating only the most forget-salient weights"
+    search = Search({"gamma": Range(0.1, 0.9)})
     paper = "Fan et al., SalUn, ICLR 2024"
     rw_in_default = True
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from benchmark import Batch, distillation_kl, Passes, UnlearningMethod
+from benchmark import Batch, distillation_kl, Passes, UnlearningMethod, Range, Search
 
 
 class SCRUB(UnlearningMethod):
@@ -16,6 +16,7 @@ class SCRUB(UnlearningMethod):
     (gamma = 0.99, alpha = 0.001; retain batch 128)."""
 
     description = "SCRUB: stay close to the original on the retain set, move away from it on the forget set"
+    search = Search({"alpha": Range(1e-4, 1.0), "msteps": Range(1, 3)})
     paper = "Kurmanji et al., Towards Unbounded Machine Unlearning, NeurIPS 2023"
     rw_in_default = True
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmark import UnlearningMethod, check_weighting, influence_update, set_head
+from benchmark import Search, UnlearningMethod, check_weighting, influence_update, set_head
 
 
 class SoftWeighted(UnlearningMethod):
@@ -34,6 +34,10 @@ class SoftWeighted(UnlearningMethod):
     """
 
     description = "soft-weighted influence update of the last layer: closed-form weights on F"
+    search = Search(
+        {"lr": None, "epochs": None, "weight_decay": None, "batch_size": None},
+        reason="a closed-form influence update of the last layer: no optimiser step, and its weights are computed, not chosen",
+    )
     paper = "Soft Weighted Machine Unlearning, 2025"
     reads_retain = False
 

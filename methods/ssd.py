@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from benchmark import UnlearningMethod
+from benchmark import Range, Search, UnlearningMethod
 
 
 class SSD(UnlearningMethod):
@@ -17,6 +17,10 @@ class SSD(UnlearningMethod):
     No training step (alpha = 10, lambda = 1)."""
 
     description = "SSD: dampen the weights far more important to the forget set than to the training set"
+    search = Search(
+        {"alpha": Range(1, 100), "dampening": Range(0.1, 1), "lr": None, "epochs": None, "weight_decay": None},
+        reason="SSD takes no optimiser step: it dampens weights once (the batch size still shapes its importances)",
+    )
     in_default = False  # the full board (configs/board.yaml) runs it; the short default leaves it out
     paper = "Foster et al., Fast Machine Unlearning Without Retraining, AAAI 2024"
     reads_retain = False

@@ -259,10 +259,14 @@ def reason(err: BaseException, stage: str) -> str:
 
 
 class Runner:
-    def __init__(self, spec: Spec, report: Report | None = None, debug: bool = False) -> None:
+    def __init__(
+        self, spec: Spec, report: Report | None = None, debug: bool = False, view: Callable[[GroupDataset], GroupDataset] | None = None
+    ) -> None:
+        """``view``: what the runner makes of each dataset it reads (tuning: VAL in TEST's place)."""
         self.spec = spec
         self.report: Report = report or (lambda what, done, total: None)
         self.debug = debug
+        self.view = view
         self.store = Store(spec.out)
         self._datasets: dict[str, GroupDataset] = {}
         self._originals: dict[str, Classifier] = {}
@@ -293,6 +297,7 @@ class Runner:
                 dataset = self.store.read_dir(directory, read)
                 if dataset is None:
                     raise BenchmarkError(f"the {source.name} cache at {directory} failed its check right after it was built")
+            dataset = self.view(dataset) if self.view is not None else dataset
             # loaders feed the runtime's device: a split is copied to a GPU when first read there, if it fits
             self._datasets[key] = place(dataset, self.spec.runtime.device)
         return self._datasets[key]
@@ -353,8 +358,10 @@ class Runner:
     # -- cells ----------------------------------------------------------------------
     def cell_key(self, cell: Cell) -> str:
         dataset = self.dataset(cell.task)
+        tuning = self.spec.tuning_of(cell.method, cell.task)
         return stable_hash(
             {
+                **({"tuning": tuning} if tuning["from"] != "defaults" else {}),  # keys of hand-set cells as before
                 "schema": CELL_SCHEMA_VERSION,
                 "task": cell.task.describe(dataset),
                 "method": cell.method.name,
@@ -402,23 +409,25 @@ class Runner:
             initial_model=functools.partial(build_model, model_spec, dataset.num_classes, seed),  # pickles (DDP)
         )
 
-    def build_method(self, cell: Cell) -> UnlearningMethod:
-        """The cell's method around a copy of the original, with a frozen copy beside it."""
+    def build_method(self, cell: Cell, arguments: dict[str, Any] | None = None) -> UnlearningMethod:
+        """The cell's method around a copy of the original, with a frozen copy beside it, built
+        with ``arguments`` (default: the spec's for the cell)."""
         original = self.original(cell.task, cell.seed)
         data = self.task_data(cell.task, cell.seed)
-        return build_method(cell.method, original, data, self.spec.method_arguments(cell.method, cell.task))
+        return build_method(cell.method, original, data, arguments or self.spec.method_arguments(cell.method, cell.task))
 
-    def unlearn(self, cell: Cell, stage: _Stage | None = None) -> tuple[UnlearningMethod, float]:
-        """Build and run the cell's method; returns it and its wall time in seconds (the
-        method's ``unlearn`` hook and its Trainer fit, set-up included; the original model
-        is trained or loaded before, outside the timing and the seeded section)."""
+    def unlearn(self, cell: Cell, stage: _Stage | None = None, arguments: dict[str, Any] | None = None) -> tuple[UnlearningMethod, float]:
+        """Build (with ``arguments``, default the spec's) and run the cell's method; returns it
+        and its wall time in seconds (the method's ``unlearn`` hook and its Trainer fit, set-up
+        included; the original model is trained or loaded before, outside the timing and the
+        seeded section)."""
         stage = stage or _Stage()
         stage.name = "building the original"
         self.original(cell.task, cell.seed)
         L.seed_everything(cell.seed, verbose=False)
         started = time.perf_counter()
         stage.name = "building the method"
-        method = self.build_method(cell).to(self.spec.runtime.device)
+        method = self.build_method(cell, arguments).to(self.spec.runtime.device)
         stage.name = "unlearning"
         method.unlearn()
         if method.trains():
@@ -495,6 +504,7 @@ class Runner:
             method_source=cell.method.source,
             method_source_hash=source_hash(cell.method.cls),
             hparams=self.resolved_hparams(cell),
+            tuning=self.spec.tuning_of(cell.method, cell.task),
             model=asdict(self.spec.model_for(cell.task)),
             recipe=asdict(self.spec.recipe_for(cell.task)),
             original_key=self.original_key(cell.task, cell.seed),

@@ -18,6 +18,12 @@ It comes from an optional YAML config file (``--config``) with CLI flags taking 
     timeout: 1800             # seconds a cell (or an original) may run before it is stopped and stored as failed
     metrics: {mi_rows: 1000, attacks: {budget: auto, pgd_steps: 10}}  # auto: standard with --preset paper or a GPU
     shard: 2/8                # run only the 2nd of 8 deterministic slices of the cells (one per machine)
+    hparams_from: tuned       # tuned (configs/tuned/<suite>.yaml where it has the method and task) or defaults
+    tuned: configs/tuned      # where the tuned settings files are
+    tune: {trials: 16, seeds: [1000]}  # `unlearn-bench tune`: trials per method x task, the tuning seeds
+
+Hyper-parameters, lowest precedence first: the method's defaults, its ``dataset_overrides``, the
+tuned settings (unless ``hparams_from: defaults``), the ``hparams`` given here.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from benchmark.registry import (
     REWEIGHT_SUFFIX, MethodRef, default_methods, default_tasks, gold_method, load_method, load_tasks, method_names,
     suite_names,
 )
+from benchmark.run import tuned as tuned_files
 from benchmark.run.runtime import Runtime
 from benchmark.run.validate import Range, check_known, check_settings, check_trainer
 from benchmark.metrics.scorecard import MetricSettings
@@ -56,7 +63,7 @@ ATTACK_RULES = {
     "seed": Range(0),
     "batch_size": Range(1),
 }
-KEYS = ("methods", "tasks", "seeds", "out", "leaderboard", "hparams", "datasets", "data", "preset", "recipe", "model", "runtime", "workers", "metrics", "timeout", "shard")
+KEYS = ("methods", "tasks", "seeds", "out", "leaderboard", "hparams", "datasets", "data", "preset", "recipe", "model", "runtime", "workers", "metrics", "timeout", "shard", "hparams_from", "tuned", "tune")
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,9 @@ class Spec:
     timeout: float = 1800.0  # seconds a job may run; the default is its preset's (PRESET_TIMEOUTS)
     metrics: MetricSettings = MetricSettings()
     shard: Shard | None = None  # this run's slice of the cells; None: all of them
+    hparams_from: str = tuned_files.TUNED  # "tuned": the tuned settings where they exist; "defaults": never
+    tuned: Path = tuned_files.DEFAULT_DIRECTORY
+    tune: tuned_files.TuneSettings = tuned_files.TuneSettings()
 
     def recipe_for(self, task: Task) -> Recipe:
         return _replace(task.source.recipe, self.recipe, "recipe")
@@ -123,9 +133,26 @@ class Spec:
 
     def method_arguments(self, method: MethodRef, task: Task) -> dict[str, Any]:
         """The keyword arguments ``method`` is built with on ``task``: its ``dataset_overrides``,
-        the user's hyper-parameters, and REWEIGHT for a ``+rw`` variant."""
-        chosen = resolve_hparams(method.cls, task, self.hparams_for(method), method.name)
+        its tuned settings, the user's hyper-parameters, and REWEIGHT for a ``+rw`` variant."""
+        entry = self.tuned_entry(method, task)
+        given = {**(entry["hparams"] if entry else {}), **self.hparams_for(method)}
+        chosen = resolve_hparams(method.cls, task, given, method.name)
         return {**chosen, **({"reweight": True} if method.reweight else {})}
+
+    def tuned_entry(self, method: MethodRef, task: Task) -> dict[str, Any] | None:
+        """``method``'s tuned entry for ``task`` (None: run its hand-set defaults)."""
+        if self.hparams_from != tuned_files.TUNED or method.cls.is_gold:
+            return None
+        return tuned_files.lookup(self.tuned, task, self.tuning_context(task), method.name)
+
+    def tuning_context(self, task: Task) -> str:
+        return tuned_files.context(task, self.model_for(task), self.recipe_for(task))
+
+    def tuning_of(self, method: MethodRef, task: Task) -> dict[str, Any]:
+        """Where ``method``'s hyper-parameters on ``task`` come from, for its records."""
+        entry = self.tuned_entry(method, task)
+        overridden = sorted(set(self.hparams_for(method)) & set(entry["hparams"])) if entry else []
+        return tuned_files.label(entry, overridden)
 
 
 def method_overrides(hparams: dict[str, dict[str, Any]], method: MethodRef) -> dict[str, Any]:
@@ -185,6 +212,8 @@ def _seeds(value: Any) -> list[int]:
     out = [int(s) for s in seeds]
     if not out or any(s < 0 for s in out) or len(set(out)) != len(out):
         raise BenchmarkError(f"seeds must be distinct whole numbers >= 0, not {seeds!r}")
+    if max(out) >= tuned_files.FIRST_TUNING_SEED:
+        raise BenchmarkError(f"seeds from {tuned_files.FIRST_TUNING_SEED} up are tuning seeds, never reported; not {seeds!r}")
     return out
 
 
@@ -253,6 +282,9 @@ def build_spec(config: dict[str, Any], **flags: Any) -> Spec:
         timeout=_timeout(merged.get("timeout"), merged.get("preset")),
         metrics=_metric_settings(_mapping(merged.get("metrics"), "metrics")),
         shard=Shard.parse(merged["shard"]) if merged.get("shard") is not None else None,
+        hparams_from=_hparams_from(merged.get("hparams_from")),
+        tuned=Path(merged.get("tuned") or tuned_files.DEFAULT_DIRECTORY),
+        tune=tuned_files.TuneSettings.parse(_mapping(merged.get("tune"), "tune")),
     )
     for task in tasks:  # every task's recipe and model with the overrides: their __post_init__ checks them
         spec.recipe_for(task), spec.model_for(task)
@@ -324,6 +356,14 @@ def _name_path(item: str) -> tuple[str, str]:
     if not sep or not name or not path:
         raise BenchmarkError(f"--data takes NAME=PATH, not {item!r}")
     return name, path
+
+
+def _hparams_from(value: Any) -> str:
+    if value is None:
+        return tuned_files.TUNED
+    if value not in (tuned_files.TUNED, tuned_files.DEFAULTS):
+        raise BenchmarkError(f"hparams_from (--hparams) must be {tuned_files.TUNED} or {tuned_files.DEFAULTS}, not {value!r}")
+    return str(value)
 
 
 def _workers(value: Any) -> int | None:
