@@ -52,7 +52,7 @@ COMMON_SEARCH = {
     "lr": Range(1e-4, 1e-1),
     "epochs": Range(1, 10),
     "weight_decay": Range(1e-6, 1e-2),
-    "batch_size": Range(16, 256),
+    "batch_size": Range(32, 256),
 }
 
 

@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterator
 
 from benchmark.errors import BenchmarkError
 from benchmark.hashing import stable_hash
+from benchmark.method import default_hparams
 from benchmark.metrics import scorecard
 from benchmark.metrics.predictions import Predictions
 from benchmark.registry import MethodRef
@@ -219,7 +220,8 @@ def _beating(claims: Claims) -> Iterator[None]:
 def run_slots(trials: Trials, plan: StudyPlan, budget: int, claims: Claims, progress: Progress) -> None:
     """Run every slot of ``plan`` that is not settled and that no other live process holds."""
     study = open_study(plan)
-    first = start(list(plan.dimensions), {**trials.spec.method_arguments(plan.method, plan.task)})
+    own = {**default_hparams(plan.method.cls), **trials.spec.method_arguments(plan.method, plan.task)}
+    first = start(list(plan.dimensions), own)
     for slot in range(budget):
         if slot in settled(study) or not claims.claim(plan.claim_path(slot)):
             continue
