@@ -54,6 +54,8 @@ class Entry:
     gold: str | None = None  # the method this entry is scored against
     seeds: list[int] = field(default_factory=list)
     hparams: dict[str, Any] = field(default_factory=dict)
+    #: where its hyper-parameters come from: {"from": "tuned", "trials": ..., ...} or {"from": "defaults"}
+    tuning: dict[str, Any] = field(default_factory=dict)
     #: the (best, worst) ranks it could hold given the Avg. Gap intervals; None for gold and unranked entries
     rank_band: tuple[int, int] | None = None
     #: per Avg. Gap component, the 95% interval of method − gold (absent where undefined)

@@ -90,15 +90,25 @@ def like_gold(e: Entry) -> bool:
     return not e.is_gold and e.like_gold is True
 
 
-def method_text(e: Entry, seeds: list[int], bold: str = "") -> str:
+def method_text(e: Entry, seeds: list[int], bold: str = "", settings: bool = False) -> str:
     """The method, "(gold)" on a gold row, "≈ gold" when it cannot be told apart from gold,
-    and its seeds when it has fewer than the board."""
+    its seeds when it has fewer than the board, and with ``settings`` where its
+    hyper-parameters come from."""
     name = f"{bold}{e.method}{bold} (gold)" if e.is_gold else e.method
     if like_gold(e):
         name += " ≈ gold"
     if e.seeds != seeds:
         name += f" (seeds {', '.join(map(str, e.seeds))})"
+    if settings and not e.is_gold:
+        name += f" · {tuning_text(e)}"
     return name
+
+
+def tuning_text(e: Entry) -> str:
+    """"tuned, 8 trials" or "defaults" (and the tuned values a run's own hparams overrode)."""
+    t = e.tuning or {"from": "defaults"}
+    text = f"tuned, {t.get('trials')} trials" if t["from"] == "tuned" else "defaults"
+    return text + (f"; {', '.join(t['overridden'])} overridden" if t.get("overridden") else "")
 
 
 def failed_text(f: dict[str, Any]) -> str:
@@ -138,6 +148,8 @@ def intro(board: Leaderboard) -> list[str]:
     if statistics(board):
         said.append("Avg. gap reads mean [low, high], its 95% interval over seeds; Rank is the band of ranks an "
                     "entry could hold at 95%; ≈ gold marks an entry that cannot be told apart from its gold.")
+    said.append("Each method runs its tuned hyper-parameters (\"tuned, N trials\": the same Optuna budget for every "
+                "method, chosen on tuning seeds and VAL rows, docs/tuning.md) or its hand-set ones (\"defaults\").")
     return said + ["Metric definitions: docs/metrics.md."]
 
 
@@ -180,7 +192,20 @@ def _problems(board: Leaderboard) -> list[tuple[str, list[str], list[list[str]]]
     if board.refused:
         rows = [[r["method"], r["task"], str(r["seed"]), r["reason"]] for r in board.refused]
         found.append(("Refused cells (run against another gold than the one stored)", ["Method", "Task", "Seed", "Reason"], rows))
+    tuned = [e for e in board.entries if (e.tuning or {}).get("from") == "tuned"]
+    if tuned:
+        rows = [[e.method, e.task, str(e.tuning.get("trials")), str(e.tuning.get("failures")),
+                 f"{e.tuning.get('seconds', 0):.0f}", _number(e.tuning.get("best_objective"))] for e in tuned]
+        found.append((TUNING_TITLE, ["Method", "Task", "Trials", "Failed trials", "Tuning time (s)", "Best objective (VAL)"], rows))
     return found
+
+
+TUNING_TITLE = ("Tuning: the same trial budget for every method (`unlearn-bench tune`, docs/tuning.md); "
+                "each study's trials, failures, wall time and best objective, on tuning seeds and VAL rows that no table reports")
+
+
+def _number(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, (int, float)) else "–"
 
 
 # ---------------------------------------------------------------- Markdown
@@ -193,7 +218,7 @@ def _md(cells: list[str]) -> str:
 
 def _md_rows(board: Leaderboard, t: dict, shown: list[catalog.Metric]) -> list[str]:
     seeds = _all_seeds(board)
-    rows = [_md([rank_text(e), method_text(e, seeds, "**")] + [metric_text(e, m) for m in shown])
+    rows = [_md([rank_text(e), method_text(e, seeds, "**", settings=True)] + [metric_text(e, m) for m in shown])
             for e in board.entries_for(t["id"])]
     failed = _failed_by_task(board).get(t["id"], [])
     return rows + [_md(["–", f"{f['method']} — failed ({failed_text(f)})"] + [""] * len(shown)) for f in failed]
@@ -209,7 +234,7 @@ def to_markdown(board: Leaderboard) -> str:
     for t in board.tasks:
         lines += ["", f"## {_task_title(t)}", "", _md(header), "|" + "---|" * len(header)]
         lines += _md_rows(board, t, shown)
-    for title, head, rows in _problems(board):
+    for title, head, rows in _sections(board):
         lines += ["", f"## {title}", "", _md(head), "|" + "---|" * len(head)] + [_md(r) for r in rows]
     return "\n".join(lines) + "\n"
 
@@ -258,6 +283,7 @@ def _entry_row(board: Leaderboard, e: Entry, shown: list[catalog.Metric], front:
         "method": e.method, "task": e.task, "is_gold": e.is_gold, "gold": e.gold, "like_gold": like_gold(e),
         "rank": rank_text(e), "rank_value": 0 if e.is_gold else (band[0] if band else e.rank),
         "seeds_note": "" if e.seeds == _all_seeds(board) else f"seeds {', '.join(map(str, e.seeds))}",
+        "settings": "" if e.is_gold else tuning_text(e),
         "front": e.method in front,
         "cells": [{"key": m.name, "text": metric_text(e, m), "value": _value(e.metrics.get(m.name)),
                    "title": _tooltip(e.metrics.get(m.name), m.unit)} for m in shown],
@@ -312,7 +338,7 @@ def to_html(board: Leaderboard) -> str:
 
     data = page_data(board)
     return _environment().get_template("index.html.j2").render(
-        data=data, intro=intro(board), how=HOW.replace("`", ""), problems=_problems(board), plotly_js=get_plotlyjs(),
+        data=data, intro=intro(board), how=HOW.replace("`", ""), problems=_sections(board), plotly_js=get_plotlyjs(),
         schema=board.schema_version, versions=", ".join(f"{k} {v}" for k, v in sorted(board.versions.items())),
     )
 

@@ -191,6 +191,7 @@ def _entry(task_id: str, method: str, runs: list[dict[str, Any]], by_key: dict[t
         gold=first.get("gold_method"),
         seeds=[c["seed"] for c in runs],
         hparams=first.get("hparams", {}),
+        tuning=first.get("tuning") or {"from": "defaults"},  # a cell from before tuning ran hand-set settings
     )
 
 

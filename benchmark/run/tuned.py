@@ -11,9 +11,11 @@ found for something else.
 
 from __future__ import annotations
 
+import fcntl
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
@@ -97,6 +99,22 @@ def lookup(directory: Path, task: Task, task_context: str, method: str) -> dict[
 def write(directory: Path, task: Task, task_context: str, protocol: dict[str, Any], method: str, entry: dict[str, Any]) -> Path:
     """Record ``entry`` for ``method`` on ``task`` (replacing an entry of another context)."""
     path = path_for(directory, task)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path):  # several tune processes may finish studies of one suite at once
+        return _write(path, task, task_context, protocol, method, entry)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with open(path.with_name(f".{path.name}.lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write(path: Path, task: Task, task_context: str, protocol: dict[str, Any], method: str, entry: dict[str, Any]) -> Path:
     data = read(path)
     data["protocol"] = protocol
     tasks = data.setdefault("tasks", {})
@@ -106,7 +124,6 @@ def write(directory: Path, task: Task, task_context: str, protocol: dict[str, An
     found.setdefault("methods", {})[method] = entry
     data["tasks"] = dict(sorted(tasks.items()))
     found["methods"] = dict(sorted(found["methods"].items()))
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_text(path, HEADER + yaml.safe_dump(data, sort_keys=False, width=110))
     return path
 

@@ -5,7 +5,8 @@ leaderboard build merges beside the store's cells::
     {"schema_version": 1, "method": "MyMethod",
      "provenance": {"plugin": "my_method.py:MyMethod", "source_hash": ..., "versions": {...},
                     "spec_hash": ..., "hardware": ..., "precision": "32-true",
-                    "grid": "official" | "custom", "created": "2026-01-01T12:00:00+00:00"},
+                    "grid": "official" | "custom", "created": "2026-01-01T12:00:00+00:00",
+                    "tuned": true},   # false: submitted with --no-tune (each cell's "tuning" says more)
      "cells": [<result cell as stored>, ...]}
 
 An entry's cell counts where the store has no cell of its (task, method, seed) (without
@@ -74,8 +75,9 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
-def build_entry(runner: Any, given: str, outcomes: list[Any], grid: str) -> dict[str, Any]:
-    """The entry of the plugin ``given`` from the ``outcomes`` of ``runner``'s plan (all done)."""
+def build_entry(runner: Any, given: str, outcomes: list[Any], grid: str, tuned: bool = True) -> dict[str, Any]:
+    """The entry of the plugin ``given`` from the ``outcomes`` of ``runner``'s plan (all done);
+    ``tuned`` False: submitted untuned (``--no-tune``)."""
     from benchmark.run.runner import source_hash, versions
 
     ref = next(m for m in runner.spec.methods if m.given == given.strip())
@@ -92,6 +94,7 @@ def build_entry(runner: Any, given: str, outcomes: list[Any], grid: str) -> dict
             "precision": runner.spec.runtime.resolved_precision,
             "grid": grid,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "tuned": tuned,
         },
         "cells": [json.loads(r.to_json()) for r in records],
     }

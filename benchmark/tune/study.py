@@ -58,6 +58,7 @@ class StudyPlan:
     dimensions: tuple[Dimension, ...]
     key: str  # hash of everything its trials depend on: a change starts a new study
     journal: Path
+    seed: int  # its samplers' seeds derive from it: the method, the task's name and the tuning seeds, nothing of the data
 
     @property
     def name(self) -> str:
@@ -98,7 +99,8 @@ def plan_studies(spec: Spec) -> tuple[list[StudyPlan], list[tuple[str, str]]]:
                 }
             )
             journal = base.out / "studies" / task.id.replace("/", "__") / f"{method.name}-{key}.journal"
-            plans.append(StudyPlan(method, task, dimensions, key, journal))
+            seed = stable_seed(method.name, task.id, list(spec.tune.seeds))
+            plans.append(StudyPlan(method, task, dimensions, key, journal, seed))
     return plans, list(skipped.items())
 
 
@@ -189,7 +191,7 @@ def _sampler(plan: StudyPlan, slot: int, trials: int, first: dict[str, Any]) -> 
     from optuna.exceptions import ExperimentalWarning
     from optuna.samplers import PartialFixedSampler, RandomSampler, TPESampler
 
-    seed = stable_seed(plan.key, slot) % 2**32
+    seed = stable_seed(plan.seed, slot) % 2**32
     if slot == 0:
         with warnings.catch_warnings():  # PartialFixedSampler is marked experimental since Optuna 2.4
             warnings.simplefilter("ignore", ExperimentalWarning)
