@@ -61,7 +61,7 @@ def test_tiny_benchmark_end_to_end(cli, tiny_config, plugin):
     code, out, err = cli("run", "--config", str(tiny_config), "--methods", "original", "finetune", f"{plugin}:SmoothFinetune")
     assert code == 0, err
     board = read_json(Path("leaderboard/leaderboard.json"))
-    assert board["schema_version"] == 4
+    assert board["schema_version"] == 5
     assert board["versions"]["cpu"].endswith(torch.backends.cpu.get_cpu_capability())  # CPU numerics depend on it
     assert [t["skew"] for t in sorted(board["tasks"], key=lambda t: str(t["skew"]))] == [0.5, 1.0, "uniform"]
     methods = {"original", "finetune", "SmoothFinetune", "retrain"}

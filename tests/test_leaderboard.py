@@ -46,7 +46,7 @@ def test_views_come_from_the_json(tmp_path):
     ga = next(e for e in stored.entries if e.method == "ga")
     assert "| gold | **retrain** (gold) |" in md and f"| {rank_text(ga)} | ga" in md
     assert '<table class="board">' in page and 'data-method="ft+rw"' in page
-    assert json.loads(paths[0].read_text())["schema_version"] == 4
+    assert json.loads(paths[0].read_text())["schema_version"] == 5
 
 
 def test_nan_is_written_as_null(tmp_path):

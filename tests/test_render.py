@@ -100,7 +100,7 @@ def test_markdown_has_the_catalog_columns_and_the_intervals():
                  "unlearn_seconds"):
         assert catalog.find(name).column is not None
     ft = row_of(md, "ft")
-    assert ft[0] == "1–3" and ft[1] == "ft"
+    assert ft[0] == "1–3" and ft[1] == "ft · defaults"  # and where its settings come from
     assert ft[2] == "1.7 [-1.2, 4.5]"  # avg gap: mean [95% interval]
     assert ft[header.index("Test acc")] == "82.0 ± 2.8"  # others: mean ± sd
 
@@ -108,8 +108,8 @@ def test_markdown_has_the_catalog_columns_and_the_intervals():
 def test_markdown_marks_gold_like_gold_fewer_seeds_and_failed_cells():
     md = to_markdown(toy_board())
     assert row_of(md, "retrain")[:2] == ["gold", "**retrain** (gold)"]
-    assert row_of(md, "ga")[:3] == ["1–2", "ga ≈ gold", "0.3 ± 0.5"]  # no interval recorded: none shown
-    assert row_of(md, "ft+rw")[:2] == ["3", "ft+rw (seeds 0)"]  # no band recorded: the rank
+    assert row_of(md, "ga")[:3] == ["1–2", "ga ≈ gold · defaults", "0.3 ± 0.5"]  # no interval recorded: none shown
+    assert row_of(md, "ft+rw")[:2] == ["3", "ft+rw (seeds 0) · defaults"]  # no band recorded: the rank
     failed = row_of(md, "finetune")
     assert failed[:2] == ["–", "finetune — failed (seed 1, training: CUDA out of memory \\| tried to allocate)"]
     assert set(failed[2:]) == {""}

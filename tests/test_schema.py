@@ -41,7 +41,7 @@ def test_the_schema_is_draft_2020_12_and_the_board_matches_it():
     Draft202012Validator.check_schema(schema())
     data = score(CELLS).to_json()
     Draft202012Validator(schema()).validate(data)  # plain jsonschema, the root of the file
-    assert data["schema_version"] == leaderboard.SCHEMA_VERSION == 4
+    assert data["schema_version"] == leaderboard.SCHEMA_VERSION == 5
     assert set(data["statistics"]) >= {"level", "seeds", "bootstrap", "n_resamples", "rank_band", "like_gold"}
     ga = next(e for e in data["entries"] if e["method"] == "ga")
     assert set(ga) >= {"rank_band", "vs_gold", "like_gold"} and set(ga["metrics"]["test_acc"]) == {"mean", "std", "n", "values", "ci", "boot"}
@@ -70,7 +70,7 @@ def test_a_broken_field_is_named_by_its_path_in_one_line(breakage, path):
     data = score(CELLS).to_json()
     breakage(data)
     message = one_line_error(data, path)
-    assert message.startswith("leaderboard does not match schema 4: $.")
+    assert message.startswith("leaderboard does not match schema 5: $.")
 
 
 def test_an_older_file_reads_with_the_new_fields_empty(tmp_path):
@@ -78,7 +78,7 @@ def test_an_older_file_reads_with_the_new_fields_empty(tmp_path):
     data["schema_version"] = 3
     del data["statistics"]
     for e in data["entries"]:
-        for key in ("rank_band", "vs_gold", "like_gold"):
+        for key in ("rank_band", "vs_gold", "like_gold", "tuning"):
             del e[key]
         for s in e["metrics"].values():
             del s["ci"], s["boot"]
@@ -86,11 +86,14 @@ def test_an_older_file_reads_with_the_new_fields_empty(tmp_path):
     board = Leaderboard.load(tmp_path / "old.json")
     ga = next(e for e in board.entries if e.method == "ga")
     assert ga.rank == 1 and ga.rank_band is None and ga.vs_gold == {} and ga.like_gold is None
-    assert ga.metrics["test_acc"].ci is None and ga.metrics["test_acc"].boot is None and board.statistics == {}
+    assert ga.metrics["test_acc"].ci is None and ga.metrics["test_acc"].boot is None and board.statistics == {} and ga.tuning == {"from": "defaults"}
     validate(board.to_json())  # and written back as it is, still schema 3
     fresh = copy.deepcopy(data)
     fresh["schema_version"] = 4  # but a schema-4 file must carry them
     one_line_error(fresh, r"\$: 'statistics' is a required property")
+    newest = score(CELLS).to_json()
+    del newest["entries"][0]["tuning"]  # and a schema-5 file each entry's tuning
+    one_line_error(newest, r"\$\.entries\[0\]: 'tuning' is a required property")
 
 
 # -- result cells ---------------------------------------------------------------------
@@ -108,7 +111,8 @@ def test_the_schema_names_the_dataclasses_fields_and_versions():
     assert defs["cell"]["properties"]["status"]["enum"] == [DONE, FAILED, MEASURED]
     assert defs["cell"]["properties"]["schema_version"]["const"] == CELL_SCHEMA_VERSION
     assert defs["leaderboard"]["properties"]["schema_version"]["enum"] == list(leaderboard.READABLE)
-    assert defs["entry_v4"]["required"] == list(defs["entry"]["properties"]) == [f.name for f in fields(Entry)]
+    assert defs["entry_v5"]["required"] == list(defs["entry"]["properties"]) == [f.name for f in fields(Entry)]
+    assert defs["entry_v4"]["required"] == [f.name for f in fields(Entry) if f.name != "tuning"]  # what version 5 added
     assert list(defs["stat"]["properties"]) == [f.name for f in fields(Stat)]
 
 

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import read_json
 from tests.test_cli import PLUGIN as CLI_PLUGIN
@@ -16,7 +17,7 @@ class NoDefault(SmoothFinetune):
         super().__init__(model, original, data, smoothing=smoothing, **common)
 '''
 TASK = "shapes/g2-r0.9-skew1.0"
-PROVENANCE = {"plugin", "source_hash", "versions", "spec_hash", "hardware", "precision", "grid", "created"}
+PROVENANCE = {"plugin", "source_hash", "versions", "spec_hash", "hardware", "precision", "grid", "created", "tuned"}
 
 
 @pytest.fixture
@@ -34,9 +35,12 @@ def methods_in(board: dict) -> set[str]:
 @pytest.mark.slow
 def test_submit_writes_an_entry_that_the_leaderboard_merges(cli, tiny_config, plugin, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")  # the terminal tables show whole names
+    config = yaml.safe_load(tiny_config.read_text())
+    tiny_config.write_text(yaml.safe_dump({**config, "tune": {"trials": 2}}))
     code, out, err = cli("submit", f"{plugin}:SmoothFinetune", "--config", str(tiny_config), "--tasks", TASK, "--seeds", "0")
     assert code == 0, err
     assert "all 7 checks passed" in out and 'the entry is marked grid "custom"' in out
+    assert "tuning" in out and "SmoothFinetune · shapes/g2-r0.9-skew1.0: 2 trials" in out.replace("\n", " ")
     entry = read_json(Path("leaderboard/entries/SmoothFinetune.json"))
     assert entry["schema_version"] == 1 and entry["method"] == "SmoothFinetune"
     provenance = entry["provenance"]
@@ -45,8 +49,14 @@ def test_submit_writes_an_entry_that_the_leaderboard_merges(cli, tiny_config, pl
     assert len(provenance["source_hash"]) == 16 and len(provenance["spec_hash"]) == 16 and "torch" in provenance["versions"]
     [cell] = entry["cells"]
     assert cell == read_json(Path(f"runs/results/{TASK}/SmoothFinetune/seed-0.json"))  # the cell as stored
+    assert provenance["tuned"] is True and cell["tuning"]["from"] == "tuned" and cell["tuning"]["trials"] == 2
+    tuned = yaml.safe_load(Path("configs/tuned/shapes.yaml").read_text())
+    assert cell["hparams"]["lr"] == tuned["tasks"][TASK]["methods"]["SmoothFinetune"]["hparams"]["lr"]
     assert "SmoothFinetune" in methods_in(read_json(Path("leaderboard/leaderboard.json")))
-    assert "SmoothFinetune" in Path("leaderboard/leaderboard.md").read_text() and "SmoothFinetune" in Path("leaderboard/index.html").read_text()
+    md = Path("leaderboard/leaderboard.md").read_text()
+    assert "| SmoothFinetune · tuned, 2 trials |" in md and "## Tuning: the same trial budget for every method" in md
+    assert "| SmoothFinetune | shapes/g2-r0.9-skew1.0 | 2 | 0 |" in md  # its study: trials, failed trials, ...
+    assert "SmoothFinetune" in Path("leaderboard/index.html").read_text()
     code, out, _ = cli("leaderboard", "--show")
     assert code == 0 and "SmoothFinetune" in out and "retrain" in out
 
@@ -70,6 +80,12 @@ def test_submit_writes_an_entry_that_the_leaderboard_merges(cli, tiny_config, pl
     assert len(warnings) == 2 and all(line.startswith("warning: skipped the leaderboard entry leaderboard/entries/") for line in warnings)
     assert "broken.json: not JSON (" in warnings[0] and "stale.json: " in warnings[1]
     assert methods_in(read_json(Path("leaderboard/leaderboard.json"))) == methods_in(board)
+
+    # --no-tune: the hand-set settings, and the entry says so
+    code, out, err = cli("submit", f"{plugin}:SmoothFinetune", "--config", str(tiny_config), "--tasks", TASK, "--seeds", "0", "--no-tune")
+    assert code == 0, err
+    entry = read_json(Path("leaderboard/entries/SmoothFinetune.json"))
+    assert entry["provenance"]["tuned"] is False and entry["cells"][0]["tuning"] == {"from": "defaults"}
 
 
 def test_a_plugin_that_fails_validation_is_not_submitted(cli, plugin):

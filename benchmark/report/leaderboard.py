@@ -20,8 +20,8 @@ from benchmark.run.store import atomic_path
 # SCHEMA_PATH and validate_submission are schema.py's, named here too for the views and ``submit``
 __all__ = ["SCHEMA_PATH", "SCHEMA_VERSION", "READABLE", "Stat", "Entry", "Ranking", "Leaderboard", "validate", "validate_submission"]
 
-SCHEMA_VERSION = 4  # 2: a Stat carries its per-seed values; 3: failed and refused cells; 4: intervals (ci, boot, rank_band, vs_gold, like_gold, statistics)
-READABLE = (2, 3, 4)  # older files read with the fields they lack empty: no failed or refused cells, no intervals (null)
+SCHEMA_VERSION = 5  # 2: a Stat carries its per-seed values; 3: failed and refused cells; 4: intervals (ci, boot, rank_band, vs_gold, like_gold, statistics); 5: each entry's tuning
+READABLE = (2, 3, 4, 5)  # older files read with the fields they lack empty: no failed or refused cells, no intervals (null), no tuning
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,7 @@ def _entry(data: dict[str, Any]) -> Entry:
         "gap_to_gold": {k: _nan(v) for k, v in data["gap_to_gold"].items()},
         "rank_band": _pair(data.get("rank_band")),
         "vs_gold": {k: tuple(v) for k, v in data.get("vs_gold", {}).items()},
+        "tuning": data.get("tuning") or {"from": "defaults"},  # before tuning existed, every setting was hand-set
     })
 
 

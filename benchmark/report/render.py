@@ -182,9 +182,9 @@ def _failed_by_task(board: Leaderboard) -> dict[str, list[dict]]:
     return by_task
 
 
-def _problems(board: Leaderboard) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, header, rows) of the cells without numbers, listed whole after the tables:
-    failed (also shown, shortened, in their task's table), and refused."""
+def _sections(board: Leaderboard) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) of what follows the tables: the cells without numbers, listed whole
+    (failed, also shown shortened in their task's table, and refused), and the tuning studies."""
     found = []
     if board.failed:
         rows = [[f["method"], f["task"], str(f["seed"]), f["stage"], str(f["error"])] for f in board.failed]

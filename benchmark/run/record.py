@@ -41,7 +41,8 @@ class CellRecord:
     method_source: str = ""  # entry point or FILE.py:Class
     method_source_hash: str = ""  # sha256 of the source file the class was defined in
     hparams: dict[str, Any] = field(default_factory=dict)
-    tuning: dict[str, Any] = field(default_factory=dict)  # where the hparams come from: tuned (with the study's budget) or defaults
+    #: where the hparams come from: tuned (with the study's budget) or the hand-set defaults (every cell from before tuning)
+    tuning: dict[str, Any] = field(default_factory=lambda: {"from": "defaults"})
     metrics: dict[str, float] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     metric_settings: dict[str, Any] = field(default_factory=dict)
