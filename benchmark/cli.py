@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     tune.add_argument("--trials", type=int, metavar="N", help="trials per method x task, the same for every method (default: 16)")
     tune.add_argument("--tune-seeds", nargs="+", type=int, metavar="S", help="tuning seeds, each >= 1000 (default: 1000)")
+    tune.add_argument("--executor", choices=["local", "ray"], default="local", help="where trials run: local worker processes (default), or --workers Ray tasks on a cluster whose nodes share --out")
+    tune.add_argument("--ray-address", metavar="ADDRESS", help="the Ray cluster for --executor ray (default: RAY_ADDRESS, else this node's cluster; 'local' starts a local instance)")
     tune.set_defaults(seeds=None, leaderboard=None, strategy=None, pretrained=None, compile=None, timeout=None, shard=None, hparams_from=None)
 
     listing = commands.add_parser("list", help="list registered methods or tasks", description="List registered methods or tasks.")
@@ -392,7 +394,8 @@ def _tune(spec: Any, args: argparse.Namespace, console: Console) -> bool:
             progress.advance(bar)
 
         workers = _workers(args, spec)
-        result = tune(spec, workers, finished, lambda n: progress.update(bar, total=n))
+        ray = getattr(args, "executor", "local") == "ray"
+        result = tune(spec, workers, finished, lambda n: progress.update(bar, total=n), getattr(args, "ray_address", None), ray)
     for method, why in result.skipped:
         console.print(f"{method}: not tuned ({why}): it runs its hand-set settings", markup=False, highlight=False)
     for (method, task), entry in result.entries.items():

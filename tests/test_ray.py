@@ -119,3 +119,17 @@ def test_without_ray_the_error_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(BenchmarkError) as error:
         run_ray(runner, runner.plan(), lambda outcome: None)
     assert str(error.value) == "--executor ray needs Ray: pip install 'unlearn-bench[ray]'"
+
+
+def test_ray_tasks_share_one_tuning_study_and_split_its_trials(ray, tmp_path):
+    from benchmark.tune.study import open_study, plan_studies, settled
+    from benchmark.tune.tuning import tune
+
+    config = {**TINY, "out": str(tmp_path / "runs"), "tuned": str(tmp_path / "tuned"), "tune": {"trials": 6}, "hparams": {}}
+    spec = build_spec(config, methods=["finetune"], tasks=[TASK])
+    result = tune(spec, CPUS, lambda line: None, lambda n: None, ray=True)
+    (plan,), _ = plan_studies(spec)
+    slots = settled(open_study(plan))
+    assert sorted(slots) == list(range(6)) and len(open_study(plan).get_trials()) == 6  # every slot once
+    assert len({t.user_attrs["worker"] for t in slots.values()}) == CPUS  # both Ray tasks ran trials
+    assert list(result.entries) == [("finetune", TASK)] and (tmp_path / "tuned" / "shapes.yaml").is_file()

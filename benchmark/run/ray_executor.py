@@ -82,6 +82,27 @@ def run_ray(
         run.close()
 
 
+def connect(ray: Any, address: str | None) -> bool:
+    """Connect to the Ray cluster at ``address`` (else RAY_ADDRESS, else this node's; 'local'
+    starts a private instance) unless connected already; whether this call connected."""
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS") or "auto"
+    local = {"include_dashboard": False} if address == LOCAL else {}
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        ray.init(address=address, **local)
+    except (ConnectionError, ValueError, RuntimeError) as err:
+        raise BenchmarkError(
+            f"cannot connect to Ray at {address!r} ({reason(err, 'connecting')}); start a cluster with "
+            f"`ray start --head`, or use --ray-address {LOCAL} for a local instance"
+        ) from None
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, sigterm)  # ray.init replaces it; ours stops the run cleanly
+    return True
+
+
 # -- on a Ray node -------------------------------------------------------------------------
 
 _NODE_RUNNER: dict[str, Runner] = {}  # the runner of the latest run, kept between its tasks (datasets, originals)
@@ -193,22 +214,7 @@ class _RayRun:
 
     # -- connecting -----------------------------------------------------------------
     def _connect(self) -> None:
-        if self.ray.is_initialized():
-            return
-        address = self.address or os.environ.get("RAY_ADDRESS") or "auto"
-        local = {"include_dashboard": False} if address == LOCAL else {}
-        sigterm = signal.getsignal(signal.SIGTERM)
-        try:
-            self.ray.init(address=address, **local)
-        except (ConnectionError, ValueError, RuntimeError) as err:
-            raise BenchmarkError(
-                f"cannot connect to Ray at {address!r} ({reason(err, 'connecting')}); start a cluster with "
-                f"`ray start --head`, or use --ray-address {LOCAL} for a local instance"
-            ) from None
-        finally:
-            if threading.current_thread() is threading.main_thread():
-                signal.signal(signal.SIGTERM, sigterm)  # ray.init replaces it; ours stops the run cleanly
-        self.connected = True
+        self.connected = connect(self.ray, self.address)
 
     def _prepare(self) -> None:
         """Put the spec in Ray's object store once and declare the two kinds of task."""

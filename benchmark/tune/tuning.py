@@ -3,12 +3,14 @@ settings of each finished study written to the committed tuned files (benchmark/
 
 Workers are processes like the run's (benchmark/run/pool.py): forked on the CPU with one torch
 thread each, so that a trial's numbers do not depend on how many run at once; spawned, one per
-GPU, with CUDA. Several ``tune`` commands on one output directory (on one machine, or on
-several that share it) split the same studies through the slot claims (``study.py``).
+GPU, with CUDA. With ``--executor ray`` they are Ray tasks on a cluster instead. Several
+``tune`` commands on one output directory (on one machine, or on several that share it) and
+Ray tasks alike split the same studies through the slot claims (``study.py``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import os
 import signal
@@ -59,14 +61,19 @@ def _watch_parent(parent: int) -> None:
             os._exit(1)
 
 
-def tune(spec: Spec, workers: int | None, progress: Callable[[str], None], total: Callable[[int], None]) -> Tuned:
-    """Run ``spec``'s studies on ``workers`` processes (default: as many as a run would use),
-    calling ``progress`` with one line per finished trial; write the finished studies' entries."""
+def tune(
+    spec: Spec, workers: int | None, progress: Callable[[str], None], total: Callable[[int], None], ray_address: str | None = None, ray: bool = False
+) -> Tuned:
+    """Run ``spec``'s studies on ``workers`` processes (default: as many as a run would use), or
+    with ``ray`` on as many Ray tasks, calling ``progress`` with one line per finished trial;
+    write the finished studies' entries."""
     plans, skipped = plan_studies(spec)
     out = Tuned(skipped=skipped)
     started = time.perf_counter()
     total(len(plans) * spec.tune.trials)
-    if plans:
+    if plans and ray:
+        _run_ray(spec, plans, workers or default_workers(spec.runtime), ray_address, progress)
+    elif plans:
         _run_workers(spec, plans, workers or default_workers(spec.runtime), progress)
     out.seconds = time.perf_counter() - started
     protocol = describe_protocol(spec.tune.trials, spec.tune.seeds, startup_trials(spec.tune.trials))
@@ -105,3 +112,36 @@ def _run_workers(spec: Spec, plans: list[StudyPlan], workers: int, progress: Cal
             if p.is_alive():
                 p.kill()
             p.join()
+
+
+def _ray_work(spec: Spec, plans: list[StudyPlan]) -> list[str]:
+    """One Ray task's share of the studies (as a worker process's), its trial lines at the end."""
+    import ray
+    import torch
+
+    torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
+    lines: list[str] = []
+    work(spec, plans, lines.append)
+    return lines
+
+
+def _run_ray(spec: Spec, plans: list[StudyPlan], workers: int, address: str | None, progress: Callable[[str], None]) -> None:
+    """``workers`` Ray tasks (one GPU, or one CPU, each) share the studies through the journal
+    files and slot claims, as processes do: ``--out`` must be on a filesystem every node sees."""
+    from benchmark.run.ray_executor import RETRIES, connect, import_ray
+
+    ray = import_ray()
+    connected = connect(ray, address)
+    try:
+        spec = dataclasses.replace(spec, out=spec.out.resolve(), tuned=spec.tuned.resolve())
+        resources = {"num_gpus": 1} if spec.runtime.uses_cuda else {"num_cpus": 1}
+        remote = ray.remote(_ray_work).options(max_retries=RETRIES, **resources)
+        pending = [remote.remote(spec, plans) for _ in range(min(workers, len(plans) * spec.tune.trials))]
+        while pending:
+            ready, pending = ray.wait(pending, timeout=POLL)
+            for ref in ready:
+                for line in ray.get(ref):
+                    progress(line)
+    finally:
+        if connected:
+            ray.shutdown()
