@@ -141,6 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     claims.add_argument("--leaderboard", type=Path, default=Path("leaderboard"), metavar="DIR", help="directory with leaderboard.json, or the file (default: ./leaderboard)")
     claims.add_argument("--markdown", type=Path, metavar="FILE", help="also write the claims as a Markdown page (e.g. docs/claims.md)")
+    claims.add_argument("--against", type=Path, metavar="DIR", help="a second leaderboard (e.g. of hand-set settings): the Markdown page shows each verdict there and whether it changed")
     return parser
 
 
@@ -377,6 +378,7 @@ def cmd_tune(args: argparse.Namespace, console: Console) -> int:
 def _tune(spec: Any, args: argparse.Namespace, console: Console) -> bool:
     """Tune ``spec``'s methods with a progress display and print what was tuned; False when a
     study has no complete trial (a study another process is still finishing is not a failure)."""
+    from benchmark.run import tuned
     from benchmark.run.runner import Runner
     from benchmark.run.store import check_free_space, check_writable
     from benchmark.tune.study import tuning_spec
@@ -384,6 +386,8 @@ def _tune(spec: Any, args: argparse.Namespace, console: Console) -> bool:
 
     check_writable(spec.out, "output directory")
     check_free_space(spec.out)
+    for task in spec.tasks:  # the files the studies' entries go to: readable before any trial
+        tuned.read(tuned.path_for(spec.tuned, task))
     Runner(tuning_spec(spec)).validate()  # every method builds on every task before any trial
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
@@ -504,11 +508,15 @@ def cmd_claims(args: argparse.Namespace, console: Console) -> int:
     path = args.leaderboard if args.leaderboard.suffix == ".json" else args.leaderboard / "leaderboard.json"
     board = Leaderboard.load(path)
     findings = evaluate(board)
+    against = None
+    if args.against:
+        other = args.against if args.against.suffix == ".json" else args.against / "leaderboard.json"
+        against = evaluate(Leaderboard.load(other))
     console.print(rich_table(findings))
     if args.markdown:
         try:
             args.markdown.parent.mkdir(parents=True, exist_ok=True)
-            args.markdown.write_text(to_markdown(findings, board))
+            args.markdown.write_text(to_markdown(findings, board, against))
         except OSError as err:
             raise BenchmarkError(f"cannot write {args.markdown}: {err}") from None
         console.print(f"claims: {args.markdown}")

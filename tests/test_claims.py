@@ -330,6 +330,19 @@ def test_cli_prints_the_table_and_writes_the_markdown(cli):
     assert "Seeds needed (projected from the observed mean and sd)" in md and "<details>" in md
 
 
+def test_cli_shows_each_verdict_against_another_board_and_whether_it_changed(cli):
+    write_board(Path("leaderboard"))
+    spec = full_spec()
+    spec.update(miu1_spec([80, 80, 80]))  # the other board: MIU-1 no longer holds
+    score(cells(spec)).save(Path("defaults/leaderboard.json"))
+    code, _, err = cli("claims", "--against", "defaults", "--markdown", "claims.md")
+    assert code == 0, err
+    md = Path("claims.md").read_text()
+    assert "| Claim | Statement | Task | Verdict | With hand-set settings | Tuning changed it |" in md
+    rows = [line for line in md.splitlines() if line.startswith("| MIU-1 |")]
+    assert rows and rows[0].endswith("| yes |") and any(line.endswith("| no |") for line in md.splitlines())
+
+
 def test_cli_reads_another_directory_or_file(cli):
     write_board(Path("elsewhere"))
     assert cli("claims", "--leaderboard", "elsewhere")[0] == 0

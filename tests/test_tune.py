@@ -273,3 +273,13 @@ def test_two_tune_processes_on_one_study_split_its_trials(tmp_path):
     assert sorted(slots) == list(range(8))  # every slot once
     assert len({t.user_attrs["worker"] for t in slots.values()}) == 2  # and both processes ran some
     assert len(study.get_trials()) == 8  # no trial twice
+
+
+@pytest.mark.parametrize("content, message", [("tasks: [1, 2", "is not valid YAML"), ("- a list", "must hold a mapping")])
+@pytest.mark.parametrize("command", ["run", "tune"])
+def test_a_malformed_tuned_file_is_one_error_line_before_any_work(cli, content, message, command):
+    Path("configs/tuned").mkdir(parents=True)
+    Path("configs/tuned/shapes.yaml").write_text(content)
+    code, out, err = cli(command, "--methods", "finetune", "--tasks", TASK)
+    assert code == 2 and err.startswith("error: tuned settings file configs/tuned/shapes.yaml") and message in err, err
+    assert len(err.strip().splitlines()) == 1 and not Path("runs/results").exists() and not Path("runs/tuning/studies").exists()

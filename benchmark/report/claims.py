@@ -503,7 +503,9 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|") or " "
 
 
-def to_markdown(findings: list[Finding], board: Leaderboard) -> str:
+def to_markdown(findings: list[Finding], board: Leaderboard, against: list[Finding] | None = None) -> str:
+    """The claims page; with ``against`` (the findings on a second leaderboard, e.g. the one of
+    hand-set settings) each claim's verdict there, and whether it changed."""
     seeds = sorted({s for e in board.entries for s in e.seeds})
     lines = [
         "# Claims of the seed papers, checked on this benchmark",
@@ -512,13 +514,24 @@ def to_markdown(findings: list[Finding], board: Leaderboard) -> str:
         "",
         INTRO.format(k=len(seeds), seeds=", ".join(map(str, seeds))),
         "",
-        "| Claim | Statement | Task | Verdict |",
-        "|---|---|---|---|",
     ]
-    lines += ["| " + " | ".join(map(_md_cell, (f.claim, CLAIM[f.claim].statement, f.scope, f.verdict))) + " |" for f in findings]
+    if against is None:
+        lines += ["| Claim | Statement | Task | Verdict |", "|---|---|---|---|"]
+        lines += ["| " + " | ".join(map(_md_cell, (f.claim, CLAIM[f.claim].statement, f.scope, f.verdict))) + " |" for f in findings]
+    else:
+        before = {(f.claim, f.scope): f.verdict for f in against}
+        lines += [AGAINST, "", "| Claim | Statement | Task | Verdict | With hand-set settings | Tuning changed it |", "|---|---|---|---|---|---|"]
+        for f in findings:
+            old = before.get((f.claim, f.scope), "not measured")
+            cells = (f.claim, CLAIM[f.claim].statement, f.scope, f.verdict, old, "yes" if old != f.verdict else "no")
+            lines.append("| " + " | ".join(map(_md_cell, cells)) + " |")
     for claim in CLAIMS:
         lines += _md_section(claim, [f for f in findings if f.claim == claim.id])
     return "\n".join(lines) + "\n"
+
+
+AGAINST = ("Each verdict beside the verdict on the leaderboard of hand-set settings (`--against`; the methods' "
+           "defaults, before `unlearn-bench tune`), and whether tuning changed it.")
 
 
 def _md_section(claim: Claim, findings: list[Finding]) -> list[str]:

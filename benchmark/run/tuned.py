@@ -11,7 +11,9 @@ found for something else.
 
 from __future__ import annotations
 
+import copy
 import fcntl
+import functools
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -71,12 +73,22 @@ def path_for(directory: Path, task: Task) -> Path:
 
 def read(path: Path) -> dict[str, Any]:
     """A tuned file's contents ({} when there is none); a malformed one is one error line."""
-    if not path.is_file():
-        return {}
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        stat = path.stat()
+    except OSError:
+        return {}
+    return copy.deepcopy(_parsed(str(path), stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
+    """The file parsed once per version of it (a run asks for every cell's settings)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
     except yaml.YAMLError as err:
         raise BenchmarkError(f"tuned settings file {path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    except OSError as err:
+        raise BenchmarkError(f"cannot read the tuned settings file {path}: {err.strerror or err}") from None
     if not isinstance(data, dict) or not isinstance(data.get("tasks", {}), dict):
         raise BenchmarkError(f"tuned settings file {path} must hold a mapping with a 'tasks' mapping")
     return data
