@@ -378,7 +378,6 @@ def cmd_tune(args: argparse.Namespace, console: Console) -> int:
 def _tune(spec: Any, args: argparse.Namespace, console: Console) -> bool:
     """Tune ``spec``'s methods with a progress display and print what was tuned; False when a
     study has no complete trial (a study another process is still finishing is not a failure)."""
-    from benchmark.run import tuned
     from benchmark.run.runner import Runner
     from benchmark.run.store import check_free_space, check_writable
     from benchmark.tune.study import tuning_spec
@@ -386,9 +385,7 @@ def _tune(spec: Any, args: argparse.Namespace, console: Console) -> bool:
 
     check_writable(spec.out, "output directory")
     check_free_space(spec.out)
-    for task in spec.tasks:  # the files the studies' entries go to: readable before any trial
-        tuned.read(tuned.path_for(spec.tuned, task))
-    Runner(tuning_spec(spec)).validate()  # every method builds on every task before any trial
+    Runner(tuning_spec(spec)).validate()  # the tuned files readable, every method built on every task, before any trial
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         bar = progress.add_task("trials", total=None)

@@ -279,8 +279,10 @@ class Runner:
         return self.spec.shard.take(cells) if self.spec.shard else cells
 
     def validate(self) -> None:
-        """Fail before any training on what would fail later: bad task settings (a forget set
-        the data cannot supply), hyper-parameters, and every method built once on every task."""
+        """Fail before any training on what would fail later: a tuned settings file that cannot
+        be read, bad task settings (a forget set the data cannot supply), hyper-parameters, and
+        every method built once on every task."""
+        self.spec.check_tuned()
         check_spec(self.spec, lambda task: self.task_data(task, self.spec.seeds[0]))
 
     # -- dependencies ---------------------------------------------------------------

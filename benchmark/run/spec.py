@@ -145,6 +145,11 @@ class Spec:
             return None
         return tuned_files.lookup(self.tuned, task, self.tuning_context(task), method.name)
 
+    def check_tuned(self) -> None:
+        """The tuned settings files this spec reads (and ``tune`` writes) are readable: one error line each."""
+        for task in self.tasks:
+            tuned_files.read(tuned_files.path_for(self.tuned, task))
+
     def tuning_context(self, task: Task) -> str:
         return tuned_files.context(task, self.model_for(task), self.recipe_for(task))
 
