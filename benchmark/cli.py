@@ -378,6 +378,7 @@ def cmd_tune(args: argparse.Namespace, console: Console) -> int:
 def _tune(spec: Any, args: argparse.Namespace, console: Console) -> bool:
     """Tune ``spec``'s methods with a progress display and print what was tuned; False when a
     study has no complete trial (a study another process is still finishing is not a failure)."""
+    from benchmark.run.pool import default_workers
     from benchmark.run.runner import Runner
     from benchmark.run.store import check_free_space, check_writable
     from benchmark.tune.study import tuning_spec
@@ -394,7 +395,7 @@ def _tune(spec: Any, args: argparse.Namespace, console: Console) -> bool:
             progress.console.print(f"  {line}", markup=False, highlight=False)
             progress.advance(bar)
 
-        workers = _workers(args, spec)
+        workers = spec.workers or default_workers(spec.runtime)
         ray = getattr(args, "executor", "local") == "ray"
         result = tune(spec, workers, finished, lambda n: progress.update(bar, total=n), getattr(args, "ray_address", None), ray)
     for method, why in result.skipped:
@@ -412,12 +413,6 @@ def _tune(spec: Any, args: argparse.Namespace, console: Console) -> bool:
     files = ", ".join(str(f) for f in result.files) or "none"
     console.print(f"tuned {len(result.entries)} studies in {result.seconds:.0f} s; tuned settings: {files}", markup=False)
     return not result.all_failed
-
-
-def _workers(args: argparse.Namespace, spec: Any) -> int:
-    from benchmark.run.pool import default_workers
-
-    return spec.workers or default_workers(spec.runtime)
 
 
 def cmd_list(args: argparse.Namespace, console: Console) -> int:

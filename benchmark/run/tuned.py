@@ -72,12 +72,13 @@ def path_for(directory: Path, task: Task) -> Path:
 
 
 def read(path: Path) -> dict[str, Any]:
-    """A tuned file's contents ({} when there is none); a malformed one is one error line."""
+    """A tuned file's contents ({} when there is none; shared: read it, do not change it); a
+    malformed one is one error line."""
     try:
         stat = path.stat()
     except OSError:
         return {}
-    return copy.deepcopy(_parsed(str(path), stat.st_mtime_ns, stat.st_size))
+    return _parsed(str(path), stat.st_mtime_ns, stat.st_size)
 
 
 @functools.lru_cache(maxsize=16)
@@ -127,7 +128,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _write(path: Path, task: Task, task_context: str, protocol: dict[str, Any], method: str, entry: dict[str, Any]) -> Path:
-    data = read(path)
+    data = copy.deepcopy(read(path))
     data["protocol"] = protocol
     tasks = data.setdefault("tasks", {})
     found = tasks.get(task.id)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from benchmark.run import tuned
-from benchmark.run.pool import CPU_THREADS, default_workers
+from benchmark.run.pool import CPU_THREADS, _watch_parent, default_workers
 from benchmark.run.spec import Spec
 from benchmark.tune.objective import describe_protocol
 from benchmark.tune.study import StudyPlan, plan_studies, startup_trials, summary, work
@@ -52,13 +52,6 @@ def _worker_main(spec: Spec, plans: list[StudyPlan], lines: Any, parent: int, th
 
     torch.set_num_threads(threads)
     work(spec, plans, lines.put)
-
-
-def _watch_parent(parent: int) -> None:
-    while True:
-        time.sleep(POLL)
-        if os.getppid() != parent:
-            os._exit(1)
 
 
 def tune(
