@@ -43,6 +43,7 @@ from typing import Any, Callable
 
 from benchmark.run.locks import Claims
 from benchmark.run.runner import Cell, Outcome, Runner, reason
+from benchmark.run.signals import raise_if_stopped
 
 Progress = Callable[[int, str, int, int], None]  # (worker, what, done, total)
 POLL = 1.0  # seconds between looks at timeouts, heartbeats and jobs other runs hold
@@ -219,6 +220,7 @@ class Pool:
         queue, waiting = deque(jobs), deque()
         started = time.monotonic()
         while queue or waiting or self.scoring or any(w.job for w in self.workers):
+            raise_if_stopped()
             self.claims.heartbeat()
             device_work = True  # until a device worker finds nothing ready
             for index, worker in enumerate(self.workers):

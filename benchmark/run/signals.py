@@ -20,8 +20,19 @@ class Stopped(Exception):
         self.code = 128 + signum
 
 
+_pending: list[int] = []  # signals received in this process and not yet acted on
+
+
 def _raise_stopped(signum: int, frame: Any) -> None:
+    _pending.append(signum)
     raise Stopped(signum)
+
+
+def raise_if_stopped() -> None:
+    """Raise ``Stopped`` for a signal whose exception was swallowed where it landed (Python
+    ignores exceptions raised in ``__del__`` and other finalisers); long loops call this."""
+    if _pending:
+        raise Stopped(_pending[0])
 
 
 @contextmanager
@@ -31,8 +42,11 @@ def stop_on_signals() -> Iterator[None]:
         yield
         return
     before = {s: signal.signal(s, _raise_stopped) for s in SIGNALS}
+    _pending.clear()
     try:
         yield
+        raise_if_stopped()
     finally:
+        _pending.clear()
         for s, handler in before.items():
             signal.signal(s, handler)
