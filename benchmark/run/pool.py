@@ -100,7 +100,9 @@ def _worker_main(conn: Connection, spec: Any, devices: str | None, threads: int,
             return
         kind, cell = job
         if kind == "cell":
-            conn.send(("cell", runner.execute(cell, score=False)))
+            conn.send(("cell", runner.execute(cell, score=False), runner.tainted))
+            if runner.tainted:
+                return  # the parent starts a fresh worker: nothing the cell did reaches the next one
             continue
         if kind == "score":
             from joblib import parallel_config
@@ -305,6 +307,9 @@ class Pool:
         job, worker.job = worker.job, None
         assert job is not None
         self.usage.busy[job.kind] += time.monotonic() - worker.started
+        if kind == "cell" and payload[1]:  # its cell changed shared state: the worker exits
+            worker.stop()
+            self.workers[worker.index] = self._start(worker.index)
         if kind == "cell" and payload[0].status == "measured":
             self.scoring.append(Job("score", job.cell, job.path))  # its claim stays held until it is scored
             return

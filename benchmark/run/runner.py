@@ -16,6 +16,7 @@ or weights, checking, scoring, saving) becomes a failed record with its reason; 
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import functools
 import hashlib
@@ -49,6 +50,7 @@ from benchmark.metrics.predictions import Predictions
 from benchmark.metrics.rescore import score_record
 from benchmark.model import Classifier, build_model
 from benchmark.registry import PLUGIN_MODULE, MethodRef
+from benchmark.run.isolation import Baseline, SharedStateChanged, digest, restore_state
 from benchmark.run.record import CELL_SCHEMA_VERSION, DONE, FAILED, MEASURED, CellRecord, read_record, write_record
 from benchmark.run.runtime import Runtime
 from benchmark.run.spec import Spec
@@ -118,13 +120,28 @@ class FiniteLoss(Callback):
 
     Reading a GPU's loss back every step would stall its queue, so on an accelerator the losses
     are kept on the device and read back together every ``every`` batches (32 there, 1 on the
-    CPU) and at each epoch's end; the message names the first bad batch either way."""
+    CPU) and at each epoch's end; the message names the first bad batch either way.
 
-    def __init__(self, every: int | None = None) -> None:
-        self.every = every
+    With a ``watch`` (``--debug``: benchmark/run/debugging.py) it records each step the method's
+    code runs and checks every step, and a non-finite loss names the method's own lines that
+    returned it (a note on the failure, printed with its traceback)."""
+
+    def __init__(self, every: int | None = None, watch: Any = None) -> None:
+        self.every = 1 if watch is not None else every
+        self.watch = watch
         self._pending: list[tuple[int, int, torch.Tensor]] = []  # (epoch, batch, loss) not yet read
 
+    def on_train_batch_start(self, trainer: L.Trainer, module: Any, batch: Any, batch_idx: int) -> None:
+        if self.watch is not None:
+            self.watch.start()
+
+    def on_exception(self, trainer: L.Trainer, module: Any, exception: BaseException) -> None:
+        if self.watch is not None:
+            self.watch.stop()
+
     def on_train_batch_end(self, trainer: L.Trainer, module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.watch is not None:
+            self.watch.stop()
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if not isinstance(loss, torch.Tensor):
             return
@@ -148,7 +165,10 @@ class FiniteLoss(Callback):
         if len(bad):
             first = int(bad[0])
             epoch, batch_idx, _ = pending[first]
-            raise CellFailure(f"non-finite loss ({losses[first].item()}) at epoch {epoch}, batch {batch_idx}")
+            failure = CellFailure(f"non-finite loss ({losses[first].item()}) at epoch {epoch}, batch {batch_idx}")
+            if self.watch is not None and len(pending) == 1:  # the step just recorded
+                self.watch.explain(failure)
+            raise failure
 
 
 class _QueueReport:
@@ -203,15 +223,25 @@ def _process_failures(runtime: Runtime) -> Iterator[None]:
         raise
 
 
-def _fit(spec: Spec, module: Any, report: Report, what: str) -> None:
+def _fit(spec: Spec, module: Any, report: Report, what: str, debug: bool | None = None) -> None:
     """Fit ``module`` with its ``trainer_arguments`` on the spec's runtime. Under DDP the
-    processes train copies; rank 0's weights (best-on-val restored) come back into ``module``."""
+    processes train copies; rank 0's weights (best-on-val restored) come back into ``module``.
+    In debug mode (``debug``, default: ``--debug``'s switch) a method's non-finite loss names
+    the method's lines that returned it (not under DDP, whose processes report one line)."""
+    from benchmark.run import debugging
+
     runtime, arguments = spec.runtime, dict(module.trainer_arguments())
+    debug = debugging.enabled() if debug is None else debug
+    watch = debugging.watch_for(module) if debug and not runtime.spawns else None
     with _relayed(report, runtime.spawns) as forward:
-        callbacks = [FiniteLoss(), *arguments.pop("callbacks", []), _EpochReport(forward, what)]
+        callbacks = [FiniteLoss(1 if debug else None, watch), *arguments.pop("callbacks", []), _EpochReport(forward, what)]
         trainer = runtime.trainer(callbacks=callbacks, **arguments)
-        with _process_failures(runtime), runtime.launching(module):
-            trainer.fit(module)
+        try:
+            with _process_failures(runtime), runtime.launching(module):
+                trainer.fit(module)
+        finally:
+            if watch is not None:
+                watch.stop()
 
 
 def check_model(model: Any) -> None:
@@ -268,8 +298,12 @@ class Runner:
         self.debug = debug
         self.view = view
         self.store = Store(spec.out)
-        self._datasets: dict[str, GroupDataset] = {}
+        self._datasets: dict[str, GroupDataset] = {}  # on the host, shared read-only by every cell
         self._originals: dict[str, Classifier] = {}
+        self._digests: dict[str, str] = {}  # of every shared tensor, taken when it was loaded (isolation.py)
+        #: why this process should be replaced before its next cell ('' : it need not); set by a
+        #: cell that changed shared state (the runner has dropped its caches already)
+        self.tainted = ""
 
     # -- plan -----------------------------------------------------------------------
     def plan(self) -> list[Cell]:
@@ -281,9 +315,50 @@ class Runner:
     def validate(self) -> None:
         """Fail before any training on what would fail later: a tuned settings file that cannot
         be read, bad task settings (a forget set the data cannot supply), hyper-parameters, and
-        every method built once on every task."""
+        every method built once on every task (a method whose building changes what cells
+        share is refused too)."""
         self.spec.check_tuned()
-        check_spec(self.spec, lambda task: self.task_data(task, self.spec.seeds[0]))
+        check_spec(self.spec, lambda task: self.task_data(task, self.spec.seeds[0]), self.guarded)
+
+    @contextmanager
+    def guarded(self, what: str) -> Iterator[None]:
+        """Within the block, nothing the runner shares may change (``isolation.py``); a change is
+        undone (caches dropped, torch's state set back) and raised as SharedStateChanged naming it."""
+        baseline = Baseline.take(self.shared(), self._digests)
+        try:
+            yield
+        finally:  # checked after a failure too: the failed cell's changes must not outlive it
+            changes = baseline.changes(self.shared())
+            if changes:
+                self._reset(baseline)
+                raise SharedStateChanged(f"{what} changed what cells share: {'; '.join(changes)} (a method may change only its own model)")
+
+    def shared(self) -> dict[str, torch.Tensor]:
+        """Every tensor the runner keeps for later cells, by name: each dataset's inputs, labels,
+        attributes and group ids, each original model's weights."""
+        found = {}
+        for dataset in self._datasets.values():
+            for split in ("train", "val", "test"):
+                part = dataset.split(split)
+                found |= {f"{dataset.name} {split}.{field}": getattr(part, field) for field in ("x", "y", "a")}
+                found[f"{dataset.name} {split} group ids"] = dataset.groups(split)
+        for key, model in self._originals.items():
+            found |= {f"the original model {key[:8]} {name}": t for name, t in model.state_dict().items()}
+        return found
+
+    def _remember(self) -> None:
+        """Digest the shared tensors not digested yet (those just loaded)."""
+        self._digests |= {name: digest(t) for name, t in self.shared().items() if name not in self._digests}
+
+    def _reset(self, baseline: Baseline) -> None:
+        """Undo a cell that changed shared state: torch's flags set back, every cached dataset and
+        model dropped (read again from the store when next needed), the process marked for
+        replacement (a worker of the pool exits after reporting the cell)."""
+        restore_state(baseline.state)
+        self._datasets.clear()
+        self._originals.clear()
+        self._digests.clear()
+        self.tainted = "a cell changed what cells share"
 
     # -- dependencies ---------------------------------------------------------------
     def dataset(self, task: Task) -> GroupDataset:
@@ -299,10 +374,15 @@ class Runner:
                 dataset = self.store.read_dir(directory, read)
                 if dataset is None:
                     raise BenchmarkError(f"the {source.name} cache at {directory} failed its check right after it was built")
-            dataset = self.view(dataset) if self.view is not None else dataset
-            # loaders feed the runtime's device: a split is copied to a GPU when first read there, if it fits
-            self._datasets[key] = place(dataset, self.spec.runtime.device)
+            self._datasets[key] = self.view(dataset) if self.view is not None else dataset
+            self._remember()
         return self._datasets[key]
+
+    def placed(self, task: Task) -> GroupDataset:
+        """The task's dataset with loaders feeding the runtime's device: a split is copied to a GPU
+        when first read there, if it fits. A fresh placement per call: device copies a method
+        could write to die with its cell."""
+        return place(self.dataset(task), self.spec.runtime.device)
 
     def runtime_identity(self) -> dict[str, Any]:
         """What decides the numbers of a model's run: resolved accelerator, precision, devices,
@@ -333,7 +413,7 @@ class Runner:
         key = self.original_key(task, seed)
         if key in self._originals:
             return self._originals[key]
-        dataset = self.dataset(task)
+        dataset = self.placed(task)
         model = build_model(self.spec.model_for(task), dataset.num_classes, seed)
         path = self.store.original(key)
         if self.store.read(path, functools.partial(_load_state, model)) is None:
@@ -344,6 +424,7 @@ class Runner:
             check_model(model)
             self.store.write(path, functools.partial(_save_state, model.state_dict()))
         self._originals[key] = model.cpu().eval()
+        self._remember()
         return self._originals[key]
 
     def original_features(self, task: Task, seed: int) -> Path:
@@ -351,7 +432,7 @@ class Runner:
         half reads them for mi_feature_group_original."""
         path = self.store.original_features(self.original_key(task, seed))
         if self.store.read(path, _read_npz) is None:
-            dataset, settings = self.dataset(task), self.spec.metrics_for(task)
+            dataset, settings = self.placed(task), self.spec.metrics_for(task)
             features = scorecard.test_features(self.original(task, seed), dataset, settings, self.spec.runtime)
             groups = dataset.groups("test").numpy()[scorecard.mi_rows(dataset, settings)]
             self.store.write(path, functools.partial(_save_features, features=features, groups=groups))
@@ -398,12 +479,15 @@ class Runner:
         return Cell(golds[0], cell.task, cell.seed) if golds else None
 
     def task_data(self, task: Task, seed: int) -> TaskData:
-        dataset = self.dataset(task)
+        """The task's data for one use (a method, or scoring): the split drawn afresh from the
+        shared dataset, a fresh device placement, its own copy of the task; nothing of it is
+        read by any other use."""
+        dataset = self.placed(task)
         forget_idx, retain_idx = task.split(dataset, seed)
         model_spec = self.spec.model_for(task)
         return TaskData(
             dataset=dataset,
-            task=task,
+            task=dataclasses.replace(task),
             forget_idx=forget_idx,
             retain_idx=retain_idx,
             seed=seed,
@@ -426,19 +510,29 @@ class Runner:
         stage = stage or _Stage()
         stage.name = "building the original"
         self.original(cell.task, cell.seed)
-        L.seed_everything(cell.seed, verbose=False)
-        started = time.perf_counter()
-        stage.name = "building the method"
-        method = self.build_method(cell, arguments).to(self.spec.runtime.device)
-        stage.name = "unlearning"
-        method.unlearn()
-        if method.trains():
-            stage.name = "training"
-            _fit(self.spec, method, self.report, cell.label)
-        seconds = time.perf_counter() - started
+        with self.guarded("the method"):
+            L.seed_everything(cell.seed, verbose=False)
+            started = time.perf_counter()
+            stage.name = "building the method"
+            method = self.build_method(cell, arguments).to(self.spec.runtime.device)
+            stage.name = "unlearning"
+            method.unlearn()
+            if method.trains():
+                stage.name = "training"
+                _fit(self.spec, method, self.report, cell.label)
+            seconds = time.perf_counter() - started
+            stage.name = "checking what it changed"
         stage.name = "checking the unlearned model"
         check_model(method.model)
         return method, seconds
+
+    def scoring_inputs(self, cell: Cell, method: UnlearningMethod) -> tuple[Classifier, TaskData]:
+        """What the cell is scored on: a fresh Classifier holding the method's weights and
+        nothing else of it (no hooks, no patched attributes), on the runtime's device, and the
+        runner's own task data (never the method's)."""
+        model = build_model(self.spec.model_for(cell.task), method.data.num_classes, cell.seed)
+        model.load_state_dict(method.model.state_dict())
+        return model.to(self.spec.runtime.device).eval(), self.task_data(cell.task, cell.seed)
 
     def measure_cell(self, cell: Cell, stage: _Stage | None = None) -> CellRecord:
         """Run and check the cell, then the device half of its scoring: store its predictions
@@ -448,16 +542,17 @@ class Runner:
         if self.spec.runtime.uses_cuda:
             torch.cuda.reset_peak_memory_stats()
         method, seconds = self.unlearn(cell, stage)
-        data = method.data
         settings = self.spec.metrics_for(task)
         stage.name = "scoring"
         started = time.perf_counter()
-        model = method.model.to(self.spec.runtime.device)
+        model, data = self.scoring_inputs(cell, method)
+        hparams = dict(method.hparams)
+        del method  # its device memory is free before the attacks
         predictions, metrics, details = scorecard.measure(model, data, settings, self.spec.runtime)
         self.original_features(task, seed)
         measured = time.perf_counter() - started
         record = self._record(cell, MEASURED)
-        record.hparams = dict(method.hparams)
+        record.hparams = hparams
         record.metrics, record.details = {**metrics, "unlearn_seconds": seconds}, details
         record.metric_settings = scorecard.record(settings, data.dataset, len(predictions.norm_std))
         record.timings = {"unlearn_seconds": seconds, "measure_seconds": measured}

@@ -10,6 +10,7 @@ freshly initialised model, so that a constructor's complaint stops the run befor
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -17,7 +18,7 @@ import types
 import typing
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Protocol, Union
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Literal, Mapping, Protocol, Union
 
 from benchmark.errors import BenchmarkError
 
@@ -157,22 +158,27 @@ def check_trainer(runtime: Runtime, arguments: Mapping[str, Any], what: str) -> 
         raise BenchmarkError(f"{what}: Lightning refuses the Trainer: {type(err).__name__}: {err}") from None
 
 
-def check_spec(spec: Spec, task_data: Callable[[Task], TaskData]) -> None:
+Guard = Callable[[str], ContextManager[None]]
+
+
+def check_spec(spec: Spec, task_data: Callable[[Task], TaskData], guard: Guard | None = None) -> None:
     """For every task (its ``TaskData`` from ``task_data``), ``check_methods``."""
     for task in spec.tasks:
-        check_methods(spec, task_data(task))
+        check_methods(spec, task_data(task), guard)
 
 
-def check_methods(spec: Spec, data: TaskData) -> None:
+def check_methods(spec: Spec, data: TaskData, guard: Guard | None = None) -> None:
     """Build every method of ``spec`` once on ``data``'s task, around a freshly initialised
-    model, and the Trainer its ``trainer_arguments`` ask for; one line on the first failure."""
+    model, and the Trainer its ``trainer_arguments`` ask for; one line on the first failure.
+    Each is built within ``guard(what)`` (the runner's check that it changes nothing shared)."""
     from benchmark.model import build_model
 
     model = build_model(spec.model_for(data.task), data.num_classes, data.seed)
     for ref in spec.methods:
         what = f"method {ref.name} on task {data.task.id}"
         try:
-            method = build_method(ref, model, data, spec.method_arguments(ref, data.task))
+            with guard("building it") if guard else contextlib.nullcontext():
+                method = build_method(ref, model, data, spec.method_arguments(ref, data.task))
             arguments = dict(method.trainer_arguments())
         except BenchmarkError as err:
             raise BenchmarkError(f"{what}: {err}") from None

@@ -142,8 +142,8 @@ class Trials:
             gold = self.gold_metrics(cell)
             arguments = {**self.spec.method_arguments(plan.method, plan.task), **params}
             method, _ = self.runner.unlearn(cell, arguments=arguments)
-            settings = self.spec.metrics_for(plan.task)
-            predictions = scorecard.collect(method.model, method.data, settings, self.spec.runtime)
+            model, data = self.runner.scoring_inputs(cell, method)
+            predictions = scorecard.collect(model, data, self.spec.metrics_for(plan.task), self.spec.runtime)
             gaps.append(avg_gap(trial_metrics(predictions), gold))
         return objective(gaps)
 
