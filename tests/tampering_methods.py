@@ -66,3 +66,26 @@ class HooksItsModel(_NoTraining):
             return fixed
 
         self.model.register_forward_hook(answer_zero)
+
+
+class ZeroesLabelsWhenBuilt(UnlearningMethod):
+    """Zeroes the shared TEST labels while it is being built (validation builds every method once)."""
+
+    def __init__(self, model, original, data, **common):
+        super().__init__(model, original, data, **common)
+        data.dataset.test.y.zero_()
+
+
+class WritesInputs(_NoTraining):
+    """Writes into the shared TRAIN inputs (memory-mapped read-only: the process dies)."""
+
+    def unlearn(self):
+        self.data.dataset.train.x[0].zero_()
+
+
+class ReplacesLabels(_NoTraining):
+    """Swaps the shared TEST labels for its own tensor, through the frozen dataclass."""
+
+    def unlearn(self):
+        test = self.data.dataset.test
+        object.__setattr__(test, "y", torch.zeros_like(test.y))

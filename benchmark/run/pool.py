@@ -51,6 +51,11 @@ CPU_THREADS = 1  # torch threads of a CPU worker (see above)
 CPU_WORKERS = 8  # most CPU workers by default (one core each)
 SCORERS = 1  # scorer processes (the host half of scoring)
 DEVICE, SCORER = "device", "scorer"  # the two roles of a worker
+#: what a worker's exit code most likely means
+DEATHS = {
+    -signal.SIGKILL: ", killed: out of memory?",
+    -signal.SIGSEGV: ", a segmentation fault: a write to the dataset's inputs, which are read-only, or a crash in native code",
+}
 
 
 @dataclass
@@ -295,7 +300,7 @@ class Pool:
                 continue
             if not worker.process.is_alive():
                 code = worker.process.exitcode
-                self._replace(worker, finish, f"its worker process died (exit code {code}{', killed: out of memory?' if code == -9 else ''})")
+                self._replace(worker, finish, f"its worker process died (exit code {code}{DEATHS.get(code, '')})")
             elif self.timeout and time.monotonic() - worker.started > self.timeout:
                 self._replace(worker, finish, f"timed out after {self.timeout:g} s (the timeout setting)")
 

@@ -50,7 +50,7 @@ from benchmark.metrics.predictions import Predictions
 from benchmark.metrics.rescore import score_record
 from benchmark.model import Classifier, build_model
 from benchmark.registry import PLUGIN_MODULE, MethodRef
-from benchmark.run.isolation import Baseline, SharedStateChanged, digest, restore_state
+from benchmark.run.isolation import Baseline, Shared, SharedStateChanged, digest, restore_state
 from benchmark.run.record import CELL_SCHEMA_VERSION, DONE, FAILED, MEASURED, CellRecord, read_record, write_record
 from benchmark.run.runtime import Runtime
 from benchmark.run.spec import Spec
@@ -304,6 +304,7 @@ class Runner:
         #: why this process should be replaced before its next cell ('' : it need not); set by a
         #: cell that changed shared state (the runner has dropped its caches already)
         self.tainted = ""
+        self.check_seconds = 0.0  # what the last ``guarded`` block spent on its checks
 
     # -- plan -----------------------------------------------------------------------
     def plan(self) -> list[Cell]:
@@ -324,31 +325,36 @@ class Runner:
     def guarded(self, what: str) -> Iterator[None]:
         """Within the block, nothing the runner shares may change (``isolation.py``); a change is
         undone (caches dropped, torch's state set back) and raised as SharedStateChanged naming it."""
+        started = time.perf_counter()
         baseline = Baseline.take(self.shared(), self._digests)
+        self.check_seconds = time.perf_counter() - started
         try:
             yield
         finally:  # checked after a failure too: the failed cell's changes must not outlive it
+            started = time.perf_counter()
             changes = baseline.changes(self.shared())
+            self.check_seconds += time.perf_counter() - started
             if changes:
                 self._reset(baseline)
                 raise SharedStateChanged(f"{what} changed what cells share: {'; '.join(changes)} (a method may change only its own model)")
 
-    def shared(self) -> dict[str, torch.Tensor]:
-        """Every tensor the runner keeps for later cells, by name: each dataset's inputs, labels,
-        attributes and group ids, each original model's weights."""
-        found = {}
+    def shared(self) -> Shared:
+        """Every tensor the runner keeps for later cells, by name: each dataset's labels,
+        attributes and group ids and each original model's weights (by content), each dataset's
+        inputs (memory-mapped read-only: by identity)."""
+        content, mapped = {}, {}
         for dataset in self._datasets.values():
             for split in ("train", "val", "test"):
-                part = dataset.split(split)
-                found |= {f"{dataset.name} {split}.{field}": getattr(part, field) for field in ("x", "y", "a")}
-                found[f"{dataset.name} {split} group ids"] = dataset.groups(split)
+                part, name = dataset.split(split), f"{dataset.name} {split}"
+                content |= {f"{name}.y": part.y, f"{name}.a": part.a, f"{name} group ids": dataset.groups(split)}
+                mapped[f"{name}.x"] = part.x
         for key, model in self._originals.items():
-            found |= {f"the original model {key[:8]} {name}": t for name, t in model.state_dict().items()}
-        return found
+            content |= {f"the original model {key[:8]} {name}": t for name, t in model.state_dict().items()}
+        return Shared(content, mapped)
 
     def _remember(self) -> None:
         """Digest the shared tensors not digested yet (those just loaded)."""
-        self._digests |= {name: digest(t) for name, t in self.shared().items() if name not in self._digests}
+        self._digests |= {name: digest(t) for name, t in self.shared().content.items() if name not in self._digests}
 
     def _reset(self, baseline: Baseline) -> None:
         """Undo a cell that changed shared state: torch's flags set back, every cached dataset and
@@ -555,7 +561,7 @@ class Runner:
         record.hparams = hparams
         record.metrics, record.details = {**metrics, "unlearn_seconds": seconds}, details
         record.metric_settings = scorecard.record(settings, data.dataset, len(predictions.norm_std))
-        record.timings = {"unlearn_seconds": seconds, "measure_seconds": measured}
+        record.timings = {"unlearn_seconds": seconds, "measure_seconds": measured, "isolation_seconds": self.check_seconds}
         record.peak_memory_mb, record.peak_memory_source = _peak_memory(self.spec.runtime.uses_cuda)
         stage.name = "saving"
         path = self.path(cell)
