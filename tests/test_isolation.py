@@ -108,3 +108,12 @@ def test_a_tensor_digest_sees_one_changed_element_dtype_and_shape():
     assert digest(x.view(3, 4)) != digest(x)
     assert digest(x.to(torch.float64)) != digest(x)
     assert digest(x.to(torch.bfloat16)) != digest(x.to(torch.float16))
+
+
+def test_a_channels_last_weight_is_digested_in_place_and_a_change_is_seen():
+    weight = torch.randn(8, 3, 5, 5).to(memory_format=torch.channels_last)
+    assert not weight.is_contiguous()
+    same, changed = weight.clone(), weight.clone()
+    changed[3, 1, 2, 4] += 1
+    assert digest(same) == digest(weight) != digest(changed)
+    assert digest(weight) != digest(weight.contiguous())  # the layout is part of what is shared

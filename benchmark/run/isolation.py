@@ -92,14 +92,22 @@ def restore_state(state: Mapping[str, Any]) -> None:
 
 
 def digest(tensor: Tensor) -> str:
-    """xxh3-128 of a tensor's dtype, shape and bytes (on the host; a GPU tensor is copied there)."""
-    array = tensor.detach().cpu().contiguous()
+    """xxh3-128 of a tensor's dtype, shape, strides and bytes (on the host; a GPU tensor is copied there)."""
+    array = _in_memory_order(tensor.detach().cpu())
     if array.dtype == torch.bfloat16:  # numpy has no bfloat16: its bytes as int16
         array = array.view(torch.int16)
-    data = np.ascontiguousarray(array.numpy())
-    hasher = xxhash.xxh3_128(f"{array.dtype}{tuple(array.shape)}".encode())
-    hasher.update(memoryview(data).cast("B"))
+    hasher = xxhash.xxh3_128(f"{tensor.dtype}{tuple(tensor.shape)}{tensor.stride()}".encode())
+    hasher.update(memoryview(np.ascontiguousarray(array.numpy())).cast("B"))
     return hasher.hexdigest()
+
+
+def _in_memory_order(tensor: Tensor) -> Tensor:
+    """The tensor's elements as they lie in memory, without a copy where they are dense (a
+    channels-last convolution weight is a permuted view of contiguous memory)."""
+    if tensor.is_contiguous():
+        return tensor
+    order = sorted(range(tensor.dim()), key=lambda d: -tensor.stride(d))
+    return tensor.permute(order).contiguous()  # a no-op when the permuted view is contiguous
 
 
 def identity(tensor: Tensor) -> tuple[Any, ...]:
