@@ -144,7 +144,11 @@ def _cell_job(spec: Spec, run_id: str, identity: dict[str, Any], cell: Cell, deb
     """Run one cell up to the device half of its scoring; yields STARTED, then its Outcome
     (stored already: measured, done or failed)."""
     yield STARTED
-    yield _node_runner(spec, run_id, identity, debug).execute(cell, score=False)
+    runner = _node_runner(spec, run_id, identity, debug)
+    outcome = runner.execute(cell, score=False)
+    if runner.tainted:  # its cell changed shared state (undone): the next cell here gets a fresh runner
+        _NODE_RUNNER.pop(run_id, None)
+    yield outcome
 
 
 def _score_job(spec: Spec, run_id: str, identity: dict[str, Any], cell: Cell, debug: bool) -> Iterator[Any]:
