@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     # the flags that choose what to run and where: shared by run and tune
     selection = argparse.ArgumentParser(add_help=False)
     selection.add_argument("--methods", nargs="+", metavar="M", help="method names, NAME+rw, or FILE.py:CLASS (default: all registered)")
-    selection.add_argument("--tasks", nargs="+", metavar="T", help="task suites or task ids, optionally SUITE:key=value,... (default: the default tasks)")
+    selection.add_argument("--tasks", nargs="+", metavar="T", help="task suites, task ids or suite files FILE.py:FUNCTION, each optionally followed by :key=value,... (default: the default tasks)")
     selection.add_argument("--out", type=Path, help="results and model cache (default: ./runs)")
     selection.add_argument("--config", type=Path, help="YAML config file; options given here override it")
     selection.add_argument("--accelerator", help="cpu, gpu or auto (default: auto)")
@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--ray-address", metavar="ADDRESS", help="the Ray cluster for --executor ray (default: RAY_ADDRESS, else this node's cluster; 'local' starts a local instance)")
     run.add_argument("--shard", metavar="I/N", help="run only slice I of N of the cells (e.g. a SLURM array task per slice, one shared --out; then `unlearn-bench leaderboard` merges them)")
     run.add_argument("--hparams", dest="hparams_from", choices=["tuned", "defaults"], help="tuned: each method's tuned settings where configs/tuned has them for the task (default); defaults: the hand-set ones")
-    run.add_argument("--debug", action="store_true", help="keep and print the traceback of each failed cell")
+    run.add_argument("--debug", action="store_true", help="keep and print the traceback of each failed cell (for a non-finite loss: with the lines of the method's own code that returned it; every step's loss is checked)")
 
     tune = commands.add_parser(
         "tune", parents=[selection],
@@ -109,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("--seeds", nargs="+", type=int, metavar="S", help="seeds (a custom grid)")
     submit.add_argument("--workers", help="cells run at once in worker processes: a number, or auto")
     submit.add_argument("--no-tune", action="store_true", help="skip tuning: run the plugin's hand-set settings (the entry is marked untuned)")
-    submit.add_argument("--debug", action="store_true", help="keep and print the traceback of each failed cell")
+    submit.add_argument("--debug", action="store_true", help="keep and print the traceback of each failed cell (for a non-finite loss: with the lines of the method's own code that returned it; every step's loss is checked)")
     submit.set_defaults(methods=None, accelerator=None, devices=None, precision=None, strategy=None, data=None, preset=None,
                         pretrained=None, compile=None, timeout=None, shard=None, executor="local", ray_address=None,
                         hparams_from=None, tuned=None, trials=None, tune_seeds=None)
@@ -203,6 +203,13 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 def _execute(spec: Any, args: argparse.Namespace, console: Console) -> tuple[Any, list[Any]]:
     """Check the spec's directories and methods, then run its plan on the chosen executor with
     a progress display; the runner and the outcomes."""
+    from benchmark.run.debugging import debug_mode
+
+    with debug_mode(bool(getattr(args, "debug", False))):  # seen by the worker processes it starts too
+        return _execute_plan(spec, args, console)
+
+
+def _execute_plan(spec: Any, args: argparse.Namespace, console: Console) -> tuple[Any, list[Any]]:
     from benchmark.run.pool import Usage, default_workers, run_pool
     from benchmark.run.runner import Runner
     from benchmark.run.store import check_free_space, check_writable
@@ -261,10 +268,15 @@ def time_split(usage: Any, outcomes: list[Any]) -> str:
 
 
 def _summary(outcomes: list[Any], spec: Any, console: Console) -> list[Any]:
-    """Print how many cells ran, were reused and failed; the failed outcomes."""
+    """Print how many cells ran in this invocation and how many were reused from the store
+    without running (the two add up to every cell), and how many of those run failed; the
+    failed outcomes. A failed cell is never reused (a run retries it), so a failure is a cell
+    this run ran; the one exception, a cell another process on the same store ran and
+    failed meanwhile, is counted as run too."""
     failed = [o for o in outcomes if o.status == "failed"]
-    ran = sum(o.status == "done" for o in outcomes)
-    console.print(f"{ran} cells run, {len(outcomes) - ran - len(failed)} reused from {spec.out}, {len(failed)} failed")
+    reused = sum(o.status == "cached" for o in outcomes)
+    ran = len(outcomes) - reused
+    console.print(f"{ran} cells run, {reused} reused from {spec.out}; of those run, {len(failed)} failed")
     return failed
 
 
@@ -281,6 +293,7 @@ def _board(store: Any, directory: Path, console: Console, records: list | None =
     from benchmark.report.collect import collect, predictions_loader, problem_rows, stored_records
     from benchmark.report.render import rich_tables, write_views
     from benchmark.report.scoring import score
+    from benchmark.report.terminal import print_fitted
     from benchmark.run.runner import versions
     from benchmark.submit.entry import entry_cells
 
@@ -297,8 +310,7 @@ def _board(store: Any, directory: Path, console: Console, records: list | None =
     except OSError as err:
         raise BenchmarkError(f"cannot write the leaderboard to {directory}: {err.strerror or err}") from None
     shown = dataclasses.replace(board, tasks=[t for t in board.tasks if tasks is None or t["id"] in tasks])
-    for table in rich_tables(shown):
-        console.print(table)
+    print_fitted(console, rich_tables(shown), keep=2)
     for row in refused:
         err_console.print(f"refused: {row['method']} · {row['task']} · seed {row['seed']}: {row['reason']}", markup=False, highlight=False, soft_wrap=True)
     console.print(
@@ -419,19 +431,26 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
     from rich.table import Table
 
     from benchmark import registry
+    from benchmark.report.terminal import Foldable, print_fitted
 
+    # a plugin that cannot be loaded is a row saying why, not the end of the listing
     if args.what == "methods":
         table = Table("method", "description", "paper", "gold")
-        for name in registry.method_names():
-            ref = registry.load_method(name)
-            table.add_row(name, ref.cls.description, ref.cls.paper, "yes" if ref.cls.is_gold else "")
+        for listed in registry.list_methods():
+            cls = listed.loaded
+            if cls is None:
+                table.add_row(listed.name, Foldable(f"broken: {listed.broken}", "red"), "", "")
+            else:
+                table.add_row(listed.name, cls.description, cls.paper, "yes" if cls.is_gold else "")
     else:
         table = Table("task", "dataset", "g*", "forget size", "skew", "default")
-        for suite in registry.suite_names():
-            for t in registry.load_suite(suite):
+        for listed in registry.list_suites():
+            if listed.loaded is None:
+                table.add_row(listed.name, Foldable(f"broken: {listed.broken}", "red"), "", "", "", "")
+            for t in listed.loaded or []:
                 size = str(t.forget_size) + ("" if isinstance(t.forget_size, int) else f" of {t.fraction_of}")
                 table.add_row(t.id, t.source.name, str(t.forget_group), size, str(t.skew), "yes" if t.default else "")
-    console.print(table)
+    print_fitted(console, table)
     return 0
 
 
@@ -450,12 +469,12 @@ def _show(directory: Path, console: Console) -> int:
     """Print the leaderboard in ``directory`` (or that file) as tables, as it is."""
     from benchmark.report.leaderboard import Leaderboard
     from benchmark.report.render import rich_tables
+    from benchmark.report.terminal import print_fitted
 
     path = directory if directory.suffix == ".json" else directory / "leaderboard.json"
     if not path.is_file():
         raise BenchmarkError(f"no leaderboard at {path}: build one with `unlearn-bench run` or `unlearn-bench leaderboard`")
-    for table in rich_tables(Leaderboard.load(path)):
-        console.print(table)
+    print_fitted(console, rich_tables(Leaderboard.load(path)), keep=2)
     return 0
 
 
@@ -496,6 +515,7 @@ def cmd_data(args: argparse.Namespace, console: Console) -> int:
 def cmd_claims(args: argparse.Namespace, console: Console) -> int:
     from benchmark.report.claims import evaluate, rich_table, to_markdown
     from benchmark.report.leaderboard import Leaderboard
+    from benchmark.report.terminal import print_fitted
 
     path = args.leaderboard if args.leaderboard.suffix == ".json" else args.leaderboard / "leaderboard.json"
     board = Leaderboard.load(path)
@@ -504,7 +524,7 @@ def cmd_claims(args: argparse.Namespace, console: Console) -> int:
     if args.against:
         other = args.against if args.against.suffix == ".json" else args.against / "leaderboard.json"
         against = evaluate(Leaderboard.load(other))
-    console.print(rich_table(findings))
+    print_fitted(console, rich_table(findings), keep=2, pack="words")  # claim and task beside each part
     if args.markdown:
         try:
             args.markdown.parent.mkdir(parents=True, exist_ok=True)

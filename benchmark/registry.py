@@ -4,15 +4,19 @@ Method names: ``NAME`` (an entry point of ``unlearn_bench.methods``), ``NAME+rw`
 method with REWEIGHT), or ``path/to/file.py:ClassName``; a method from a file goes by its
 class's ``name`` attribute, else its class name (the key of its ``hparams`` and its
 leaderboard rows). Task names: a suite (an entry point of ``unlearn_bench.tasks``, all its
-tasks), or one task id, each optionally followed by ``:key=value,...`` to change task
-settings (``shapes:skew=0.7``).
+tasks), one task id, or a suite from a file (``path/to/file.py:function``, all the tasks the
+function returns), each optionally followed by ``:key=value,...`` to change task settings
+(``shapes:skew=0.7``, ``my_tasks.py:tasks:skew=0.7``).
 """
 
 from __future__ import annotations
 
+import copyreg
+import functools
 import hashlib
 import importlib.util
 import inspect
+import pickle
 import re
 import sys
 from contextlib import contextmanager
@@ -40,11 +44,32 @@ def _entry_points(group: str) -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=group)}
 
 
+class BrokenPlugin(BenchmarkError):
+    """A registered plugin (entry point) that cannot be loaded: fatal where it is named, a
+    "broken" row in a listing, skipped with a warning line in a default selection."""
+
+
 def _load(ep: EntryPoint, kind: str) -> Any:
     try:
         return ep.load()
     except Exception as err:  # a broken plugin must not take the run down with a traceback
-        raise BenchmarkError(f"{kind} plugin {ep.name!r} ({ep.value}) failed to load: {type(err).__name__}: {err}") from None
+        raise BrokenPlugin(f"{kind} plugin {ep.name!r} ({ep.value}) failed to load: {one_line(err)}") from None
+
+
+def one_line(err: BaseException) -> str:
+    """``Type: first line of the message`` (a plugin's error can run over many lines)."""
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0].strip()}" if text else type(err).__name__
+
+
+def warn(line: str) -> None:
+    """Say ``line`` on stderr once per process (a plugin left out of a default selection)."""
+    if line not in _warned:
+        _warned.add(line)
+        print(f"warning: {line}", file=sys.stderr, flush=True)
+
+
+_warned: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -130,25 +155,75 @@ def _checked(ref: MethodRef) -> MethodRef:
 
 def default_methods() -> list[str]:
     """Every registered method that does not opt out of the short default (``in_default``), and
-    the ``+rw`` variant of those that ask for it."""
-    names = [n for n in method_names() if getattr(_load_quietly(n), "in_default", True)]
-    return names + [n + REWEIGHT_SUFFIX for n in names if getattr(_load_quietly(n), "rw_in_default", False)]
+    the ``+rw`` variant of those that ask for it. A registered method that cannot be loaded is
+    left out with a warning line on stderr naming it and why (``list methods`` shows it as
+    broken; naming it with ``--methods`` is an error)."""
+    classes = _method_classes()
+    for name, (cls, why) in classes.items():
+        if cls is None:
+            warn(f"method {name!r} left out of the default methods: {why}")
+    names = [n for n, (cls, _) in classes.items() if cls is not None and getattr(cls, "in_default", True)]
+    return names + [n + REWEIGHT_SUFFIX for n in names if getattr(classes[n][0], "rw_in_default", False)]
 
 
 def gold_method(reweight: bool) -> MethodRef:
     """The registered method marked ``is_gold`` (with REWEIGHT when the scored method has it)."""
-    golds = [n for n in method_names() if getattr(_load_quietly(n), "is_gold", False)]
+    classes = _method_classes()
+    golds = [n for n, (cls, _) in classes.items() if getattr(cls, "is_gold", False)]
     if len(golds) != 1:
-        raise BenchmarkError(f"expected exactly one registered gold method, found {golds or 'none'}")
+        broken = "; ".join(f"{n}: {why}" for n, (cls, why) in classes.items() if cls is None)
+        raise BenchmarkError(
+            f"expected exactly one registered gold method, found {golds or 'none'}" + (f" (broken: {broken})" if broken else "")
+        )
     return load_method(golds[0] + (REWEIGHT_SUFFIX if reweight else ""))
 
 
 def _load_quietly(name: str) -> Any:
     """A registered method's class, or None when its plugin is broken (reported when used)."""
+    return _method_class(name)[0]
+
+
+def _method_class(name: str) -> tuple[type[UnlearningMethod] | None, str]:
+    """A registered method's class, or None and the one-line reason it cannot be used (its
+    plugin fails to import, or what it names is not a method the runner can build)."""
+    ep = _entry_points(METHODS_GROUP)[name]
     try:
-        return _load(_entry_points(METHODS_GROUP)[name], "method")
-    except BenchmarkError:
-        return None
+        return _check_method_class(_load(ep, "method"), f"method {name!r} ({ep.value})"), ""
+    except BenchmarkError as err:
+        return None, str(err)
+
+
+def _method_classes() -> dict[str, tuple[type[UnlearningMethod] | None, str]]:
+    return {name: _method_class(name) for name in method_names()}
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A registered plugin as ``unlearn-bench list`` shows it: what it loaded to (a method's
+    class, a suite's tasks), or None and why it is broken (one line)."""
+
+    name: str
+    loaded: Any = None
+    broken: str = ""
+
+
+def list_methods() -> list[Listed]:
+    """Every registered method, broken ones included (with their reason)."""
+    return [Listed(name, cls, why) for name, (cls, why) in _method_classes().items()]
+
+
+def list_suites() -> list[Listed]:
+    """Every registered task suite with its tasks (default settings), or why it cannot be
+    built: it fails to import, its factory raises, or it returns no tasks."""
+    listed = []
+    for name in suite_names():
+        try:
+            listed.append(Listed(name, load_suite(name)))
+        except BenchmarkError as err:
+            listed.append(Listed(name, broken=str(err)))
+        except Exception as err:  # noqa: BLE001 -- a plugin's own bug is its row, not the listing's end
+            listed.append(Listed(name, broken=f"task suite {name!r} failed to build its tasks: {one_line(err)}"))
+    return listed
 
 
 def load_from_file(path: str, name: str) -> Any:
@@ -233,22 +308,151 @@ def parse_overrides(text: str) -> dict[str, str]:
     return pairs
 
 
+def file_suite(spec: str) -> tuple[str, str, str] | None:
+    """``(path, function, overrides)`` of a task suite named by its file,
+    ``path/to/file.py:function`` or ``path/to/file.py:function:key=value,...``; None for a
+    registered suite."""
+    path, sep, rest = spec.strip().partition(".py:")
+    if not sep:
+        return None
+    function, _, overrides = rest.partition(":")
+    if not function.isidentifier():
+        raise BenchmarkError(f"task suite {spec!r}: expected FILE.py:FUNCTION or FILE.py:FUNCTION:key=value,...")
+    return path + ".py", function, overrides
+
+
+def file_suite_name(spec: str) -> str | None:
+    """The name a suite from a file goes by (the key of its ``datasets`` and ``data``
+    settings): its file's stem, ``csv_task`` for ``examples/csv_task/csv_task.py:tasks``."""
+    found = file_suite(spec)
+    return Path(found[0]).stem if found else None
+
+
+def load_file_suite(path: str, function: str, settings: dict[str, Any] | None = None) -> list[Task]:
+    """The tasks that ``function`` of the file ``path`` returns when called with ``settings``.
+    Every fault (no file, no function, the function raising or returning anything but Task
+    objects) is one error line. Their sources pickle by the way to build them again, so that a
+    worker process that has not imported the file gets them too."""
+    where = f"{path}:{function}"
+    factory = load_from_file(path, function)
+    if not callable(factory):
+        raise BenchmarkError(f"task suite {where} is not a function (it is {type(factory).__name__})")
+    settings = dict(settings or {})
+    try:
+        made = factory(**settings)
+        tasks = list(made) if isinstance(made, (list, tuple)) or inspect.isgenerator(made) else made
+    except BenchmarkError as err:
+        raise BenchmarkError(f"task suite {where}: {' '.join(str(err).split())}") from None
+    except Exception as err:  # the plugin's own fault, or settings it does not take: one line
+        raise BenchmarkError(f"task suite {where} failed with settings {settings}: {one_line(err)}") from None
+    if not isinstance(tasks, list) or not all(isinstance(t, Task) for t in tasks):
+        raise BenchmarkError(f"task suite {where} must return a list of benchmark.Task, not {_shown(tasks)}")
+    if not tasks:
+        raise BenchmarkError(f"task suite {where} returned no tasks")
+    _pickle_by_origin(tasks, (str(Path(path).resolve()), function, settings))
+    return tasks
+
+
+def _shown(value: Any) -> str:
+    """What a suite returned, briefly: its type, and the type of a bad item in a list."""
+    if isinstance(value, (list, tuple)):
+        bad = next((v for v in value if not isinstance(v, Task)), None)
+        return f"a {type(value).__name__} holding a {type(bad).__name__}"
+    return f"a {type(value).__name__}"
+
+
+#: per process, the source classes of each file suite loaded: {(file, function, settings): [class, ...]}
+_FILE_SOURCE_CLASSES: dict[tuple[str, str, str], list[type]] = {}
+
+
+def _origin_key(origin: tuple[str, str, dict[str, Any]]) -> tuple[str, str, str]:
+    path, function, settings = origin
+    return path, function, repr(sorted(settings.items()))
+
+
+def _pickle_by_origin(tasks: list[Task], origin: tuple[str, str, dict[str, Any]]) -> None:
+    """A source class from a plugin file (or a module beside it) cannot be pickled by name: a
+    spawned worker (or a Ray node) has no module of that name, and the modules beside the file
+    are not kept in ``sys.modules``. Such a class is pickled instead as (``origin``, its place
+    among the suite's source classes) with the instance's own state: unpickling loads the
+    suite once per process (``_file_source_class``) and takes the class from it."""
+    classes = list(dict.fromkeys(type(t.source) for t in tasks))
+    _FILE_SOURCE_CLASSES[_origin_key(origin)] = classes
+    for index, cls in enumerate(classes):
+        if not _importable(cls):
+            copyreg.pickle(cls, functools.partial(_reduce_file_object, origin=origin, index=index))
+
+
+def _importable(cls: type) -> bool:
+    """Whether a fresh process finds ``cls`` by its module and name."""
+    module = sys.modules.get(cls.__module__)
+    return not cls.__module__.startswith(PLUGIN_MODULE) and getattr(module, cls.__qualname__, None) is cls
+
+
+def _reduce_file_object(obj: Any, *, origin: tuple[str, str, dict[str, Any]], index: int) -> tuple:
+    constructor, arguments, *state = obj.__reduce_ex__(2)  # (copyreg.__newobj__, (cls, *args), state, ...)
+    if constructor is not copyreg.__newobj__ or arguments[0] is not type(obj):
+        raise pickle.PicklingError(f"{type(obj).__qualname__} from {origin[0]} does not pickle by its state")
+    return (_new_file_object, (origin, index, *arguments[1:]), *state)
+
+
+def _new_file_object(origin: tuple[str, str, dict[str, Any]], index: int, *arguments: Any) -> Any:
+    cls = _file_source_class(origin, index)
+    return cls.__new__(cls, *arguments)
+
+
+def _file_source_class(origin: tuple[str, str, dict[str, Any]], index: int) -> type:
+    """Source class ``index`` of the file suite ``origin``, loaded once per process."""
+    if _origin_key(origin) not in _FILE_SOURCE_CLASSES:
+        load_file_suite(*origin)
+    return _FILE_SOURCE_CLASSES[_origin_key(origin)][index]
+
+
 def load_tasks(spec: str, dataset_settings: dict[str, dict[str, Any]] | None = None) -> list[Task]:
-    """Tasks named by ``SUITE``, ``SUITE/TASK`` or either with ``:key=value,...`` overrides."""
+    """Tasks named by ``SUITE``, ``SUITE/TASK``, ``FILE.py:FUNCTION`` or any of them with
+    ``:key=value,...`` overrides. A suite from a file takes the settings of its file's stem."""
+    found = file_suite(spec)
+    if found is not None:
+        path, function, overrides = found
+        tasks = load_file_suite(path, function, (dataset_settings or {}).get(Path(path).stem))
+        return _overridden(tasks, overrides)
     name, _, overrides = spec.strip().partition(":")
     suite = name.split("/", 1)[0]
+    if name.endswith(".py"):
+        raise BenchmarkError(f"task suite {spec.strip()!r}: name the function that returns its tasks, {name}:FUNCTION")
     tasks = load_suite(suite, (dataset_settings or {}).get(suite))
     if name != suite:
         tasks = [t for t in tasks if t.id == name]
         if not tasks:
             known = ", ".join(t.id for t in load_suite(suite, (dataset_settings or {}).get(suite)))
             raise BenchmarkError(f"unknown task {name!r}; suite {suite!r} has: {known}")
-    if overrides:
-        changes = parse_overrides(overrides)
-        tasks = list({t.id: t for t in (t.with_overrides(changes) for t in tasks)}.values())
-    return tasks
+    return _overridden(tasks, overrides)
+
+
+def _overridden(tasks: list[Task], overrides: str) -> list[Task]:
+    """``tasks`` with the ``key=value,...`` task settings changed (tasks made equal by it: once)."""
+    if not overrides:
+        return tasks
+    changes = parse_overrides(overrides)
+    return list({t.id: t for t in (t.with_overrides(changes) for t in tasks)}.values())
 
 
 def default_tasks(dataset_settings: dict[str, dict[str, Any]] | None = None) -> list[Task]:
     """Every registered task marked ``default`` (those that need no download)."""
-    return [t for s in suite_names() for t in load_suite(s, (dataset_settings or {}).get(s)) if t.default]
+    return [t for s in suite_names() for t in _default_suite(s, (dataset_settings or {}).get(s)) if t.default]
+
+
+def _default_suite(name: str, settings: dict[str, Any] | None) -> list[Task]:
+    """``load_suite``, except that a suite whose plugin is broken (it fails to import, or its
+    factory raises) is left out of the default tasks with a warning line naming it and why;
+    settings it rejects stay an error (they are the user's)."""
+    try:
+        return load_suite(name, settings)
+    except BrokenPlugin as err:
+        why = str(err)
+    except BenchmarkError:
+        raise
+    except Exception as err:  # noqa: BLE001 -- the plugin's own bug
+        why = f"task suite {name!r} failed to build its tasks: {one_line(err)}"
+    warn(f"task suite {name!r} left out of the default tasks: {why}")
+    return []

@@ -308,3 +308,21 @@ def test_ctrl_c_with_one_worker_stops_the_run_with_one_line(cli, tiny_config):
 def _without_row_bootstrap(entries: list[dict]) -> list[dict]:
     """Entries less what rests on the per-sample predictions (the bootstrap over TEST rows)."""
     return [{**e, "metrics": {k: {**v, "boot": None} for k, v in e["metrics"].items()}, "vs_gold": None, "like_gold": None} for e in entries]
+
+
+def test_the_summary_counts_a_failed_cell_that_ran_as_run():
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from benchmark.cli import _summary
+
+    console = Console(width=200, record=True)
+    # a re-run: the gold reused from the store, the cell that failed before run again and failed again
+    outcomes = [SimpleNamespace(status="cached"), SimpleNamespace(status="failed")]
+    failed = _summary(outcomes, SimpleNamespace(out=Path("runs")), console)
+    assert failed == [outcomes[1]]
+    assert console.export_text().strip() == "1 cells run, 1 reused from runs; of those run, 1 failed"
+    outcomes = [SimpleNamespace(status=s) for s in ("done", "failed", "cached", "cached")]
+    _summary(outcomes, SimpleNamespace(out=Path("runs")), console)
+    assert console.export_text().strip() == "2 cells run, 2 reused from runs; of those run, 1 failed"
