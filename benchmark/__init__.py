@@ -51,6 +51,14 @@ _EXPORTS = {
     "decode_into": "benchmark.data.images",
     "decoding_pool": "benchmark.data.images",
     "existing_files": "benchmark.data.images",
+    # helpers for task suites: where a copy is, seeded rows, the MIU grid (docs/writing-a-task.md)
+    "LocalCopy": "benchmark.data.local",
+    "Layout": "benchmark.data.local",
+    "holds": "benchmark.data.local",
+    "HUB": "benchmark.data.local",
+    "seeded_split": "benchmark.data.sampling",
+    "proportional_sample": "benchmark.data.sampling",
+    "miu_grid": "benchmark.data.grid",
 }
 
 __all__ = sorted(_EXPORTS)

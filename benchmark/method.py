@@ -230,9 +230,13 @@ def reweights(cls: type[UnlearningMethod], task: Task, overrides: dict[str, Any]
     return bool(chosen.get("reweight", False))
 
 
-def resolve_hparams(cls: type[UnlearningMethod], task: Task, overrides: dict[str, Any], name: str) -> dict[str, Any]:
-    """The method's defaults, then its ``dataset_overrides`` for the task, then the user's."""
-    chosen = {**task_overrides(cls, task), **overrides}
+def resolve_hparams(
+    cls: type[UnlearningMethod], task: Task, overrides: dict[str, Any], name: str, *, dataset: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The settings that differ from the method's defaults, each level overriding the one
+    before: its ``dataset_overrides`` for the task, what the task's dataset sets for it
+    (``dataset``: its source's ``method_settings``), then ``overrides`` (tuned, then the user's)."""
+    chosen = {**task_overrides(cls, task), **(dataset or {}), **overrides}
     _check_known(cls, chosen, name)
     return chosen
 

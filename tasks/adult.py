@@ -47,8 +47,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmark import BenchmarkError, DatasetWriter, ModelSpec, open_hub, PresetSource, Recipe, Report, Task
-from tasks.common import holds, Layout, LocalCopy, miu_grid, proportional_sample, seeded_split
+from benchmark import (
+    BenchmarkError, DatasetWriter, holds, Layout, LocalCopy, miu_grid, ModelSpec, open_hub, PresetSource, proportional_sample,
+    Recipe, Report, seeded_split, Task,
+)
 
 COLUMNS = (
     "age", "workclass", "fnlwgt", "education", "education-num", "marital-status", "occupation",

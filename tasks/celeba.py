@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmark import BenchmarkError, column, existing_files, labels, ModelSpec, open_hub, Recipe, Task
-from tasks.common import holds, ImageSource, Layout, Records, miu_grid
+from benchmark import BenchmarkError, column, existing_files, holds, labels, Layout, miu_grid, ModelSpec, open_hub, Recipe, Task
+from tasks.common import ImageSource, Records
 
 #: the 40 attributes, in the order of list_attr_celeba.txt (the Hub's bool columns)
 ATTRIBUTES = (

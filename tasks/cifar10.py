@@ -26,8 +26,8 @@ from typing import Any, Iterator
 import numpy as np
 from PIL import Image
 
-from benchmark import BenchmarkError, column, ModelSpec, open_hub, Recipe, Report, Task
-from tasks.common import ImageSource, Layout, Records, miu_grid, seeded_split
+from benchmark import BenchmarkError, column, Layout, miu_grid, ModelSpec, open_hub, Recipe, Report, seeded_split, Task
+from tasks.common import ImageSource, Records
 
 HUB_SPLITS = ("train", "test")
 RELEASE_DIR = "cifar-10-batches-py"

@@ -35,8 +35,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from benchmark import BenchmarkError, existing_files, labels, ModelSpec, open_hub, Recipe, Task
-from tasks.common import holds, ImageSource, Layout, Records, miu_grid, seeded_split
+from benchmark import (
+    BenchmarkError, existing_files, holds, labels, Layout, miu_grid, ModelSpec, open_hub, Recipe, seeded_split, Task,
+)
+from tasks.common import ImageSource, Records
 
 AGES = ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "more than 70")
 RACES = ("East Asian", "Indian", "Black", "White", "Middle Eastern", "Latino_Hispanic", "Southeast Asian")

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmark import BenchmarkError, column, existing_files, ModelSpec, open_hub, Recipe, Task
-from tasks.common import holds, ImageSource, Layout, Records, miu_grid
+from benchmark import BenchmarkError, column, existing_files, holds, Layout, miu_grid, ModelSpec, open_hub, Recipe, Task
+from tasks.common import ImageSource, Records
 
 SPLIT_CODES = {0: "train", 1: "val", 2: "test"}
 HUB_SPLITS = {"train": "train", "val": "validation", "test": "test"}

@@ -22,7 +22,7 @@ from benchmark.model import build_model
 from benchmark.registry import load_suite
 from benchmark.report.render import _task_title
 from tasks.adult import AdultSource, FEATURE_NAMES, NUM_FEATURES, NUMERIC, VOCABULARIES, hub_splits
-from tasks.common import proportional_sample, seeded_split
+from benchmark import proportional_sample, seeded_split
 from tasks.fairface import RACES
 from tests.fixtures import (
     ADULT_DATA, ADULT_TEST, CIFAR_ROWS, FAIRFACE_ROWS, FOUR_GROUP_ROWS, HALF, OUTSIDE, adult_hub, adult_uci, adult_uci_gz,

@@ -99,6 +99,9 @@ class DatasetSource(ABC):
     layouts: ClassVar[str] = ""
     #: the L∞ budget of the attacks on this dataset, unless the metric settings name one
     attack_eps: ClassVar[float] = DEFAULT_EPS
+    #: hyper-parameters for methods on this dataset, {method name (or NAME+rw): {hparam: value}}:
+    #: above the method's own ``dataset_overrides``, below tuned settings and the run's ``hparams``
+    method_settings: ClassVar[dict[str, dict[str, Any]]] = {}
 
     @abstractmethod
     def identity(self) -> dict[str, Any]: ...

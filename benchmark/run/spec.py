@@ -23,7 +23,8 @@ It comes from an optional YAML config file (``--config``) with CLI flags taking 
     tune: {trials: 16, seeds: [1000]}  # `unlearn-bench tune`: trials per method x task, the tuning seeds
 
 Hyper-parameters, lowest precedence first: the method's defaults, its ``dataset_overrides``, the
-tuned settings (unless ``hparams_from: defaults``), the ``hparams`` given here.
+dataset's ``method_settings`` (its task suite's), the tuned settings (unless ``hparams_from:
+defaults``), the ``hparams`` given here.
 """
 
 from __future__ import annotations
@@ -38,11 +39,13 @@ import yaml
 
 from benchmark.errors import BenchmarkError
 from benchmark.model import ModelSpec
-from benchmark.method import UnlearningMethod, check_hparams, resolve_hparams, reweights
+from benchmark.method import (
+    HPARAM_RULES, UnlearningMethod, check_hparams, default_hparams, hparam_types, resolve_hparams, reweights,
+)
 from benchmark.metrics.robustness import AttackSettings
 from benchmark.registry import (
-    REWEIGHT_SUFFIX, MethodRef, default_methods, default_tasks, gold_method, load_method, load_tasks, method_names,
-    suite_names,
+    REWEIGHT_SUFFIX, MethodRef, default_methods, default_tasks, file_suite_name, gold_method, load_method, load_tasks,
+    method_names, suite_names,
 )
 from benchmark.run import tuned as tuned_files
 from benchmark.run.runtime import Runtime
@@ -132,11 +135,12 @@ class Spec:
         return method_overrides(self.hparams, method)
 
     def method_arguments(self, method: MethodRef, task: Task) -> dict[str, Any]:
-        """The keyword arguments ``method`` is built with on ``task``: its ``dataset_overrides``,
-        its tuned settings, the user's hyper-parameters, and REWEIGHT for a ``+rw`` variant."""
+        """The keyword arguments ``method`` is built with on ``task``, each level overriding the
+        one before: its ``dataset_overrides``, the dataset's ``method_settings`` for it, its tuned
+        settings, the user's hyper-parameters, and REWEIGHT for a ``+rw`` variant."""
         entry = self.tuned_entry(method, task)
         given = {**(entry["hparams"] if entry else {}), **self.hparams_for(method)}
-        chosen = resolve_hparams(method.cls, task, given, method.name)
+        chosen = resolve_hparams(method.cls, task, given, method.name, dataset=dataset_method_settings(task, method))
         return {**chosen, **({"reweight": True} if method.reweight else {})}
 
     def tuned_entry(self, method: MethodRef, task: Task) -> dict[str, Any] | None:
@@ -163,6 +167,12 @@ class Spec:
 def method_overrides(hparams: dict[str, dict[str, Any]], method: MethodRef) -> dict[str, Any]:
     """User overrides for a method: those given for its base name, then for the exact name."""
     return {**hparams.get(method.base_name, {}), **hparams.get(method.name, {})}
+
+
+def dataset_method_settings(task: Task, method: MethodRef) -> dict[str, Any]:
+    """What ``task``'s dataset sets for ``method`` (its source's ``method_settings``): the entry
+    of its base name, then of its exact name (``NAME+rw``)."""
+    return method_overrides(getattr(task.source, "method_settings", {}), method)
 
 
 def _replace(obj: Any, changes: dict[str, Any], what: str) -> Any:
@@ -273,6 +283,7 @@ def build_spec(config: dict[str, Any], **flags: Any) -> Spec:
     hparams = {str(k): _mapping(v, f"hparams.{k}") for k, v in _mapping(merged.get("hparams"), "hparams").items()}
     methods = with_golds(methods, tasks, hparams)
     _check_hparams(hparams, methods)
+    _check_method_settings(tasks, methods)
     spec = Spec(
         methods=methods,
         tasks=tasks,
@@ -301,6 +312,39 @@ def _check_hparams(hparams: dict[str, dict[str, Any]], methods: list[MethodRef])
     fit that method's hyper-parameters."""
     for name, values in hparams.items():
         check_hparams(_hparams_class(name, methods), values, name)
+
+
+def _check_method_settings(tasks: list[Task], methods: list[MethodRef]) -> None:
+    """Each dataset's ``method_settings`` are a mapping of method names to hyper-parameters,
+    and those for a method of the run, or a registered one, fit its hyper-parameters; one error
+    line names the dataset. Settings for a method neither in the run nor registered (a plugin
+    not installed here) are not used, and not checked. ``reweight`` is the ``+rw`` variant's."""
+    for source in {id(t.source): t.source for t in tasks}.values():
+        settings = getattr(source, "method_settings", {})
+        where = f"dataset {source.name}: method_settings"
+        if not isinstance(settings, dict) or not all(isinstance(v, dict) for v in settings.values()):
+            raise BenchmarkError(f"{where} must map method names to mappings of hyper-parameters, not {settings!r}")
+        for name, values in settings.items():
+            if "reweight" in values:
+                raise BenchmarkError(f"{where}.{name}.reweight: REWEIGHT is chosen by running the method's +rw variant")
+            cls = _settings_class(str(name), methods)
+            if cls is None:
+                continue
+            unknown = sorted(set(values) - set(default_hparams(cls)))
+            if unknown:
+                raise BenchmarkError(
+                    f"{where}.{name}: method {name} has no hyper-parameter {', '.join(map(repr, unknown))}; "
+                    f"it takes: {', '.join(sorted(default_hparams(cls)))}"
+                )
+            check_settings(hparam_types(cls), values, f"{where}.{name}", HPARAM_RULES)
+
+
+def _settings_class(name: str, methods: list[MethodRef]) -> type[UnlearningMethod] | None:
+    """The class of method ``name`` (or ``NAME+rw``): the run's, else a registered one, else None."""
+    try:
+        return _hparams_class(name, methods)
+    except BenchmarkError:
+        return None
 
 
 def _hparams_class(name: str, methods: list[MethodRef]) -> type[UnlearningMethod]:
@@ -334,7 +378,8 @@ def _metric_settings(config: dict[str, Any]) -> MetricSettings:
 
 def dataset_settings(merged: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per task suite, the settings of its dataset: ``datasets``, with the ``data`` paths and
-    the ``preset`` folded in."""
+    the ``preset`` folded in. A suite from a file (among ``tasks``) goes by its file's stem."""
+    suites = sorted({*suite_names(), *_file_suites(merged.get("tasks"))})
     datasets = {str(k): dict(_mapping(v, f"datasets.{k}")) for k, v in _mapping(merged.get("datasets"), "datasets").items()}
     data = merged.get("data") or {}
     if isinstance(data, (list, tuple)):  # NAME=PATH strings from the command line
@@ -342,18 +387,23 @@ def dataset_settings(merged: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for name, path in _mapping(data, "data").items():
         datasets.setdefault(str(name), {})["path"] = str(path)
     for where, names in (("datasets", _mapping(merged.get("datasets"), "datasets")), ("data", data)):
-        _check_suites(names, where)
+        _check_suites(names, where, suites)
     preset = merged.get("preset")
     if preset:
-        for suite in suite_names():
+        for suite in suites:
             datasets.setdefault(suite, {})["preset"] = str(preset)
     return datasets
 
 
-def _check_suites(names: dict[str, Any], where: str) -> None:
+def _file_suites(tasks: Any) -> set[str]:
+    """The names of the suites from files among the ``tasks`` specs (their files' stems)."""
+    return {name for spec in _as_list(tasks or [], "tasks") if (name := file_suite_name(str(spec)))}
+
+
+def _check_suites(names: dict[str, Any], where: str, suites: list[str]) -> None:
     for name in names:
-        if str(name) not in suite_names():
-            raise BenchmarkError(f"{where}.{name}: no task suite {str(name)!r}; known: {', '.join(suite_names())}")
+        if str(name) not in suites:
+            raise BenchmarkError(f"{where}.{name}: no task suite {str(name)!r}; known: {', '.join(suites)}")
 
 
 def _name_path(item: str) -> tuple[str, str]:
