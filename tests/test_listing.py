@@ -114,3 +114,9 @@ def test_a_default_selection_leaves_broken_plugins_out_with_a_line_naming_each(b
     ]
     build_spec({**TINY, "tasks": None})
     assert capsys.readouterr().err == ""  # said once per process
+
+
+def test_validate_finds_its_smoke_task_past_broken_suites(broken):
+    from benchmark.submit.check import smoke_task
+
+    assert smoke_task().source.name not in ("brokent", "raisest")

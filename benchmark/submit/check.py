@@ -378,13 +378,16 @@ def _nondeterministic(cls: type, seed: int, weights: dict[str, str], again: Any)
 
 def smoke_task() -> Task:
     """The smoke run's task: the last default task (the most skewed of the default grid) of the
-    first task suite whose dataset offers the ``smoke`` preset, built with it."""
+    first task suite whose dataset offers the ``smoke`` preset, built with it (broken suites,
+    which ``list tasks`` shows as such, are passed over)."""
     from benchmark import registry
 
-    for suite in registry.suite_names():
-        source = type(registry.load_suite(suite)[0].source)
+    for listed in registry.list_suites():
+        if listed.broken or not listed.loaded:
+            continue
+        source = type(listed.loaded[0].source)
         if SMOKE in getattr(source, "presets", {}):
-            tasks = [t for t in registry.load_suite(suite, {"preset": SMOKE}) if t.default]
+            tasks = [t for t in registry.load_suite(listed.name, {"preset": SMOKE}) if t.default]
             if tasks:
                 return tasks[-1]
     raise BenchmarkError(f"validate needs a task suite whose dataset has a {SMOKE!r} preset; none is installed")
