@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from benchmark.data.augment import crop_flip
@@ -63,3 +64,11 @@ def test_crop_flip_keeps_shape_and_content():
     assert y.shape == x.shape and y.min() >= x.min() and y.max() <= x.max()
     const = torch.full((2, 3, 24, 24), 0.3)
     assert torch.equal(crop_flip(const), const)
+
+
+def test_a_writer_refuses_an_unknown_augmentation_in_one_line(tmp_path):
+    from benchmark import BenchmarkError, DatasetWriter
+
+    with pytest.raises(BenchmarkError, match="augment must be one of crop_flip, none, resized_crop_flip, not 'flip'"):
+        DatasetWriter(tmp_path).finish(num_classes=2, num_attributes=2, augment="flip")
+    assert not (tmp_path / "meta.json").exists()

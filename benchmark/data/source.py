@@ -21,7 +21,9 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 import torch
 
+from benchmark.data.augment import AUGMENTATIONS
 from benchmark.data.dataset import SPLITS, GroupDataset, Split
+from benchmark.errors import BenchmarkError
 from benchmark.hashing import stable_hash
 from benchmark.model import ModelSpec
 from benchmark.metrics.robustness import DEFAULT_EPS
@@ -54,6 +56,11 @@ class DatasetWriter:
         self.labels(split, y, a)
 
     def finish(self, *, num_classes: int, num_attributes: int, class_names=(), attribute_names=(), augment: str = "crop_flip") -> None:
+        """Mark the cache complete: C classes and |A| attribute values (C * |A| groups), their
+        names, and the augmentation of training batches, one of ``AUGMENTATIONS``: "crop_flip"
+        (small images), "resized_crop_flip" (128 px and up) or "none" (tables)."""
+        if augment not in AUGMENTATIONS:
+            raise BenchmarkError(f"DatasetWriter.finish: augment must be one of {', '.join(sorted(AUGMENTATIONS))}, not {augment!r}")
         meta = dict(num_classes=num_classes, num_attributes=num_attributes, class_names=list(class_names),
                     attribute_names=list(attribute_names), augment=augment)
         (self.directory / "meta.json").write_text(json.dumps(meta, indent=1))
@@ -146,8 +153,6 @@ class PresetSource(DatasetSource):
 
     def _chosen(self) -> tuple[ModelSpec, Recipe]:
         if self.preset not in self.presets:
-            from benchmark.errors import BenchmarkError
-
             raise BenchmarkError(f"{self.name} has no preset {self.preset!r}; presets: {', '.join(self.presets)}")
         return self.presets[self.preset]
 
