@@ -292,6 +292,10 @@ def load_suite(name: str, settings: dict[str, Any] | None = None) -> list[Task]:
         tasks = list(factory(**(settings or {})))
     except (TypeError, ValueError) as err:
         raise BenchmarkError(f"task suite {name!r} rejected its settings {settings}: {err}") from None
+    except BenchmarkError:
+        raise
+    except Exception as err:  # the plugin's own bug: one line, and a "broken" row in listings
+        raise BrokenPlugin(f"task suite {name!r} failed to build its tasks: {one_line(err)}") from None
     if not all(isinstance(t, Task) for t in tasks):
         raise BenchmarkError(f"task suite {name!r} returned something other than Task objects")
     return tasks

@@ -86,6 +86,8 @@ def test_naming_a_broken_plugin_is_one_error_line(cli, broken):
     line = one_line_error(cli, "run", "--methods", "finetune", "--tasks", "brokent")
     assert "task plugin 'brokent'" in line and "ImportError: no module named torchvisionx" in line
     assert "not an UnlearningMethod" in one_line_error(cli, "run", "--methods", "notamethod")
+    line = one_line_error(cli, "run", "--methods", "finetune", "--tasks", "raisest")  # its factory raises
+    assert line == "error: task suite 'raisest' failed to build its tasks: RuntimeError: the data server is down"
 
 
 def test_a_run_of_other_plugins_does_not_load_the_broken_ones(broken, capsys):
