@@ -6,12 +6,14 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
 from tests.conftest import read_json
+from tests.helpers import workers_of
 
 PLUGIN = '''
 from torch.nn import functional as F
@@ -292,14 +294,27 @@ def test_every_engine_subpackage_is_installed():
 
 
 @pytest.mark.slow
+def _interrupt_once_a_worker_runs(done: threading.Event, limit: float = 180) -> None:
+    """SIGINT to this process as soon as it has a new child, the run's worker (polled, not on a
+    timer: a loaded machine starts slower), unless the run ended first."""
+    deadline, before = time.monotonic() + limit, set(workers_of(os.getpid()))
+    while not done.is_set() and time.monotonic() < deadline:
+        if set(workers_of(os.getpid())) - before:
+            os.kill(os.getpid(), signal.SIGINT)
+            return
+        time.sleep(0.05)
+
+
 def test_ctrl_c_with_one_worker_stops_the_run_with_one_line(cli, tiny_config):
     """SIGINT to the main process mid-run: its worker is stopped, one line, exit 130 (it was exit 1, silent)."""
-    interrupt = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGINT))
+    done = threading.Event()
+    interrupt = threading.Thread(target=_interrupt_once_a_worker_runs, args=(done,), daemon=True)
     interrupt.start()
     try:
         code, _, err = cli("run", "--config", str(tiny_config), "--methods", "finetune", "--tasks", "shapes/g2-r0.9-skew1.0", "--workers", "1")
     finally:
-        interrupt.cancel()
+        done.set()
+        interrupt.join()
     assert code == 130, err
     assert err.strip() == "stopped by SIGINT: finished cells are kept; run the same command again to resume"
     assert not multiprocessing.active_children()
