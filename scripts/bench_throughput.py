@@ -44,7 +44,7 @@ from benchmark.data.device import place
 from benchmark.metrics.inference import eval_mode, predict_probs
 from benchmark.metrics.robustness import AttackSettings, build_attacks, preserved_rng
 from benchmark.model import Classifier, ModelSpec, build_model
-from benchmark.run.runner import FiniteLoss
+from benchmark.run.fitting import FiniteLoss
 from benchmark.run.runtime import Runtime
 from benchmark.training import ERM, Recipe, warmup_schedule
 from tasks.shapes import ShapesSource

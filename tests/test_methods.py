@@ -25,9 +25,9 @@ def test_retrain_starts_from_the_initial_weights_and_trains_on_retain(tmp_path, 
     monkeypatch.setattr(type(method), "training_step", lambda self, b, i: seen.append(b.index.clone()) or self.cross_entropy(b))
     method.unlearn()
     assert states_equal(method.model, method.data.initial_model())
-    from benchmark.run.runner import _fit
+    from benchmark.run.fitting import fit
 
-    _fit(runner.spec, method, runner.report, "t")
+    fit(runner.spec, method, runner.report, "t")
     rows = torch.cat(seen)
     assert set(rows.tolist()) <= set(method.data.retain_idx.tolist())
     assert not set(rows.tolist()) & set(method.data.forget_idx.tolist())

@@ -9,7 +9,7 @@ from torch.nn import functional as F
 from benchmark.data.augment import to_unit_float
 from benchmark.data.dataset import Batch
 from benchmark.method import default_hparams
-from benchmark.run.runner import _fit
+from benchmark.run.fitting import fit
 from methods.miu import MINE, MIU, StatisticsNetwork, dv_bound, dv_terms, ema_surrogate, eval_features, random_groups
 from tests.helpers import cell, tiny_runner
 
@@ -122,7 +122,7 @@ def fit_recording_parts(runner, method: MIU, monkeypatch) -> list[tuple[int, str
         return step(self, batch, batch_idx)
 
     monkeypatch.setattr(MIU, "training_step", recording)
-    _fit(runner.spec, method, runner.report, "t")
+    fit(runner.spec, method, runner.report, "t")
     return seen
 
 

@@ -20,7 +20,8 @@ from benchmark.metrics.inference import accuracy, predict_probs
 from benchmark.model import build_model
 from benchmark.run import runner as runner_module
 from benchmark.run import runtime as runtime_module
-from benchmark.run.runner import CellFailure, FiniteLoss, _fit, _process_failures
+from benchmark.run.failure import CellFailure
+from benchmark.run.fitting import FiniteLoss, _process_failures, fit
 from benchmark.run.runtime import Runtime, _Shares
 from benchmark.training import ERM, KeepBestOnVal
 from tests.helpers import tiny_runner
@@ -164,7 +165,7 @@ def test_a_module_that_does_not_pickle_fails_its_ddp_cell_in_one_line(tmp_path):
     model = build_model(runner.spec.model_for(task), dataset.num_classes, 0)
     module = _NoPickle(model, dataset, torch.arange(len(dataset.train)), runner.spec.recipe_for(task), 0)
     with pytest.raises(CellFailure, match="DDP copies the module into each of its 2 processes by pickle, and it does not pickle: AttributeError") as caught:
-        _fit(runner.spec, module, lambda *a: None, "no pickle")
+        fit(runner.spec, module, lambda *a: None, "no pickle")
     assert "\n" not in str(caught.value)
 
 

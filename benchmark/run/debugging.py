@@ -1,7 +1,7 @@
 """``--debug``'s view into a method's own code when its loss turns non-finite.
 
 The engine finds a non-finite loss after the method's ``training_step`` has returned (in a
-Lightning callback, ``runner.FiniteLoss``), so the traceback of that failure holds only the
+Lightning callback, ``fitting.FiniteLoss``), so the traceback of that failure holds only the
 engine's frames. With ``--debug`` on, ``LossWatch`` records, during each training step, the
 tensors that the method's own code returns (which function, which line: a ``sys.setprofile``
 hook, on only between the step's start and end), the loss is checked after every step, and

@@ -42,7 +42,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from benchmark.run.locks import Claims
-from benchmark.run.runner import Cell, Outcome, Runner, reason
+from benchmark.run.failure import reason
+from benchmark.run.runner import Cell, Outcome, Runner
 from benchmark.run.signals import raise_if_stopped
 
 Progress = Callable[[int, str, int, int], None]  # (worker, what, done, total)

@@ -48,7 +48,8 @@ from typing import Any, Callable, Iterator
 from benchmark.errors import BenchmarkError
 from benchmark.run.locks import Claims
 from benchmark.run.pool import Job
-from benchmark.run.runner import Cell, Outcome, Runner, reason
+from benchmark.run.failure import reason
+from benchmark.run.runner import Cell, Outcome, Runner
 from benchmark.run.spec import Spec
 from benchmark.task import Task
 

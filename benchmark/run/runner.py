@@ -17,14 +17,11 @@ or weights, checking, scoring, saving) becomes a failed record with its reason; 
 from __future__ import annotations
 
 import dataclasses
-import errno
 import functools
 import hashlib
 import inspect
-import multiprocessing as mp
 import platform
 import resource
-import threading
 import time
 import traceback
 from contextlib import contextmanager
@@ -36,8 +33,6 @@ from typing import Any, Callable, Iterator
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback
-from torch.multiprocessing.spawn import ProcessRaisedException
 
 from benchmark.data.dataset import GroupDataset
 from benchmark.data.device import place
@@ -50,17 +45,15 @@ from benchmark.metrics.predictions import Predictions
 from benchmark.metrics.rescore import score_record
 from benchmark.model import Classifier, build_model
 from benchmark.registry import PLUGIN_MODULE, MethodRef
+from benchmark.run.failure import CellFailure, check_model, reason
+from benchmark.run.fitting import Report, fit
 from benchmark.run.isolation import Baseline, Shared, SharedStateChanged, digest, restore_state
 from benchmark.run.record import CELL_SCHEMA_VERSION, DONE, FAILED, MEASURED, CellRecord, read_record, write_record
-from benchmark.run.runtime import Runtime
 from benchmark.run.spec import Spec
 from benchmark.run.store import Store
 from benchmark.run.validate import build_method, check_spec
 from benchmark.task import Task, TaskData
 from benchmark.training import ERM
-
-Report = Callable[[str, int, int], None]  # (what, done, total) for progress displays
-
 
 def versions() -> dict[str, str]:
     """The software behind a number, and the CPU kernels torch picked (AVX2, AVX512, ...):
@@ -93,172 +86,10 @@ class Outcome:
     error: str = ""
 
 
-class CellFailure(Exception):
-    """A cell that cannot be scored, with the reason as its message."""
-
-
 class _Stage:
     """Where a cell is, so that a failure names it."""
 
     name = "building"
-
-
-class _EpochReport(Callback):
-    """Forwards epoch progress of a Trainer to the runner's progress display (from rank 0 only
-    when several processes train)."""
-
-    def __init__(self, report: Report, what: str) -> None:
-        self.report, self.what = report, what
-
-    def on_train_epoch_end(self, trainer: L.Trainer, module: Any) -> None:
-        if trainer.is_global_zero:
-            self.report(self.what, trainer.current_epoch + 1, int(trainer.max_epochs or 0))
-
-
-class FiniteLoss(Callback):
-    """Stops training at a non-finite loss: a diverged model is never scored.
-
-    Reading a GPU's loss back every step would stall its queue, so on an accelerator the losses
-    are kept on the device and read back together every ``every`` batches (32 there, 1 on the
-    CPU) and at each epoch's end; the message names the first bad batch either way.
-
-    With a ``watch`` (``--debug``: benchmark/run/debugging.py) it records each step the method's
-    code runs and checks every step, and a non-finite loss names the method's own lines that
-    returned it (a note on the failure, printed with its traceback)."""
-
-    def __init__(self, every: int | None = None, watch: Any = None) -> None:
-        self.every = 1 if watch is not None else every
-        self.watch = watch
-        self._pending: list[tuple[int, int, torch.Tensor]] = []  # (epoch, batch, loss) not yet read
-
-    def on_train_batch_start(self, trainer: L.Trainer, module: Any, batch: Any, batch_idx: int) -> None:
-        if self.watch is not None:
-            self.watch.start()
-
-    def on_exception(self, trainer: L.Trainer, module: Any, exception: BaseException) -> None:
-        if self.watch is not None:
-            self.watch.stop()
-
-    def on_train_batch_end(self, trainer: L.Trainer, module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if self.watch is not None:
-            self.watch.stop()
-        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        if not isinstance(loss, torch.Tensor):
-            return
-        self._pending.append((trainer.current_epoch, batch_idx, loss.detach().float().mean()))
-        every = self.every or (1 if loss.device.type == "cpu" else 32)
-        if len(self._pending) >= every:
-            self._check()
-
-    def on_train_epoch_end(self, trainer: L.Trainer, module: Any) -> None:
-        self._check()
-
-    def on_train_end(self, trainer: L.Trainer, module: Any) -> None:
-        self._check()
-
-    def _check(self) -> None:
-        pending, self._pending = self._pending, []
-        if not pending:
-            return
-        losses = torch.stack([loss for _, _, loss in pending]).cpu()  # one read-back
-        bad = (~torch.isfinite(losses)).nonzero()
-        if len(bad):
-            first = int(bad[0])
-            epoch, batch_idx, _ = pending[first]
-            failure = CellFailure(f"non-finite loss ({losses[first].item()}) at epoch {epoch}, batch {batch_idx}")
-            if self.watch is not None and len(pending) == 1:  # the step just recorded
-                self.watch.explain(failure)
-            raise failure
-
-
-class _QueueReport:
-    """A report that spawned training processes can take along: it puts (what, done, total)
-    on a queue that a thread of the launching process reads (``_relayed``)."""
-
-    def __init__(self, queue: Any) -> None:
-        self.queue = queue
-
-    def __call__(self, what: str, done: int, total: int) -> None:
-        self.queue.put((what, done, total))
-
-
-@contextmanager
-def _relayed(report: Report, spawns: bool) -> Iterator[Report]:
-    """``report`` itself, or, when the Trainer spawns its processes (``report`` may be a pipe's
-    closure, which does not pickle), a ``_QueueReport`` whose reports this process forwards."""
-    if not spawns:
-        yield report
-        return
-    queue = mp.get_context("spawn").SimpleQueue()
-    thread = threading.Thread(target=_forward, args=(queue, report), daemon=True)
-    thread.start()
-    try:
-        yield _QueueReport(queue)
-    finally:
-        queue.put(None)
-        thread.join()
-
-
-def _forward(queue: Any, report: Report) -> None:
-    for what, done, total in iter(queue.get, None):
-        report(what, done, total)
-
-
-@contextmanager
-def _process_failures(runtime: Runtime) -> Iterator[None]:
-    """A spawned process's failure as one line: a module that does not pickle, or the last
-    line of the error that ended a process (a ``CellFailure``'s own message)."""
-    try:
-        yield
-    except ProcessRaisedException as err:
-        last = next((line for line in reversed(str(err).splitlines()) if line.strip()), "")
-        name, _, message = last.partition(": ")
-        name = name.rsplit(".", 1)[-1]
-        raise CellFailure(message if name == "CellFailure" else f"{name}: {message} (training process {err.error_index})") from None
-    except Exception as err:
-        if runtime.spawns and "pickle" in str(err).lower():
-            raise CellFailure(
-                f"DDP copies the module into each of its {runtime.processes} processes by pickle, and it does not pickle: {reason(err, 'training')}"
-            ) from None
-        raise
-
-
-def _fit(spec: Spec, module: Any, report: Report, what: str, debug: bool | None = None) -> None:
-    """Fit ``module`` with its ``trainer_arguments`` on the spec's runtime. Under DDP the
-    processes train copies; rank 0's weights (best-on-val restored) come back into ``module``.
-    In debug mode (``debug``, default: ``--debug``'s switch) a method's non-finite loss names
-    the method's lines that returned it (not under DDP, whose processes report one line)."""
-    from benchmark.run import debugging
-
-    runtime, arguments = spec.runtime, dict(module.trainer_arguments())
-    debug = debugging.enabled() if debug is None else debug
-    watch = debugging.watch_for(module) if debug and not runtime.spawns else None
-    with _relayed(report, runtime.spawns) as forward:
-        callbacks = [FiniteLoss(1 if debug else None, watch), *arguments.pop("callbacks", []), _EpochReport(forward, what)]
-        trainer = runtime.trainer(callbacks=callbacks, **arguments)
-        try:
-            with _process_failures(runtime), runtime.launching(module):
-                trainer.fit(module)
-        finally:
-            if watch is not None:
-                watch.stop()
-
-
-def check_model(model: Any) -> None:
-    """What a scored model must be: the Classifier the method was given, in float32, finite."""
-    if not isinstance(model, Classifier):
-        raise CellFailure(
-            f"the method replaced self.model with a {type(model).__name__}; the benchmark scores the Classifier it was given "
-            "(change its weights, not its type)"
-        )
-    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
-        if tensor.is_floating_point() and tensor.dtype != torch.float32:
-            raise CellFailure(
-                f"the method left self.model in {tensor.dtype} ({name}); the benchmark scores float32 models "
-                "(mixed precision is the runtime's precision setting)"
-            )
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise CellFailure(f"the unlearned weights are not finite (NaN or inf in {name})")
 
 
 @functools.lru_cache(maxsize=None)
@@ -276,16 +107,6 @@ def source_hash(cls: type) -> str:
         return digest.hexdigest()[:16]
     except (TypeError, OSError):
         return ""
-
-
-def reason(err: BaseException, stage: str) -> str:
-    """One line saying why a cell failed."""
-    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
-        return f"disk full while {stage}: {err}"
-    if isinstance(err, (BenchmarkError, CellFailure)):
-        return str(err)
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}".strip()
 
 
 class Runner:
@@ -425,7 +246,7 @@ class Runner:
         if self.store.read(path, functools.partial(_load_state, model)) is None:
             L.seed_everything(seed, verbose=False)
             module = ERM(model, dataset, torch.arange(len(dataset.train)), self.spec.recipe_for(task), seed)
-            _fit(self.spec, module, self.report, f"original · {dataset.name} · seed {seed}")
+            fit(self.spec, module, self.report, f"original · {dataset.name} · seed {seed}")
             model = module.model.cpu()
             check_model(model)
             self.store.write(path, functools.partial(_save_state, model.state_dict()))
@@ -525,7 +346,7 @@ class Runner:
             method.unlearn()
             if method.trains():
                 stage.name = "training"
-                _fit(self.spec, method, self.report, cell.label)
+                fit(self.spec, method, self.report, cell.label)
             seconds = time.perf_counter() - started
             stage.name = "checking what it changed"
         stage.name = "checking the unlearned model"

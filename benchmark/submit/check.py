@@ -421,7 +421,7 @@ def _trains_longer(cls: type[UnlearningMethod], task: Task) -> bool:
 
 def _original(runner: Any, cell: Any) -> Any:
     """The tiny task's original model (trained once per store)."""
-    from benchmark.run.runner import reason
+    from benchmark.run.failure import reason
 
     try:
         return runner.original(cell.task, cell.seed)
@@ -432,7 +432,7 @@ def _original(runner: Any, cell: Any) -> Any:
 def _run(runner: Any, cell: Any, cls: type[UnlearningMethod]) -> tuple[Any, list[str]]:
     """One run of the cell through the runner (seeded, FiniteLoss, check_model): the method, or
     the problem it met, located in the plugin."""
-    from benchmark.run.runner import CellFailure, reason
+    from benchmark.run.failure import CellFailure, reason
 
     stage = SimpleNamespace(name="building")
     try:

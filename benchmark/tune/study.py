@@ -37,7 +37,8 @@ from benchmark.metrics.predictions import Predictions
 from benchmark.registry import MethodRef
 from benchmark.run import tuned
 from benchmark.run.locks import HEARTBEAT, Claims
-from benchmark.run.runner import Cell, Runner, reason, source_hash, versions
+from benchmark.run.failure import reason
+from benchmark.run.runner import Cell, Runner, source_hash, versions
 from benchmark.run.spec import Spec
 from benchmark.task import Task, stable_seed
 from benchmark.tune.objective import avg_gap, objective, trial_metrics, tuning_view
