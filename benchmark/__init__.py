@@ -13,6 +13,9 @@ store, runner, pool), ``report`` (scoring, leaderboard, renderers, claims).
 from importlib import import_module
 
 _EXPORTS = {
+    # the Python API (what ``unlearn-bench run`` does)
+    "Benchmark": "benchmark.api",
+    "RunResult": "benchmark.api",
     # the contracts
     "UnlearningMethod": "benchmark.method",
     "Search": "benchmark.method",

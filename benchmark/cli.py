@@ -201,26 +201,11 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
 
 def _execute(spec: Any, args: argparse.Namespace, console: Console) -> tuple[Any, list[Any]]:
-    """Check the spec's directories and methods, then run its plan on the chosen executor with
-    a progress display; the runner and the outcomes."""
-    from benchmark.run.debugging import debug_mode
+    """Run the spec's plan (``Benchmark.execute``) with a progress display; a runner of the spec
+    and the outcomes."""
+    from benchmark.api import Benchmark
 
-    with debug_mode(bool(getattr(args, "debug", False))):  # seen by the worker processes it starts too
-        return _execute_plan(spec, args, console)
-
-
-def _execute_plan(spec: Any, args: argparse.Namespace, console: Console) -> tuple[Any, list[Any]]:
-    from benchmark.run.pool import Usage, default_workers, run_pool
-    from benchmark.run.runner import Runner
-    from benchmark.run.store import check_free_space, check_writable
-
-    check_writable(spec.out, "output directory")
-    check_writable(spec.leaderboard, "leaderboard directory")
-    check_free_space(spec.out)
-    if args.executor == "ray":
-        from benchmark.run.ray_executor import import_ray
-
-        import_ray()  # a missing Ray is one line before any work
+    benchmark = Benchmark.from_spec(spec)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         overall = progress.add_task("cells", total=None)
@@ -231,24 +216,15 @@ def _execute_plan(spec: Any, args: argparse.Namespace, console: Console) -> tupl
                 rows[worker] = progress.add_task("", total=None)
             progress.update(rows[worker], description=f"  {what}", completed=done, total=total or None)
 
-        runner = Runner(spec, lambda what, done, total: report(-1, what, done, total), debug=args.debug)
-        usage = Usage()  # filled by the local pool
-        runner.validate()
-        plan = runner.plan()
-        progress.update(overall, total=len(plan))
-        advance = lambda outcome: progress.advance(overall)  # noqa: E731
-        if args.executor == "ray":
-            from benchmark.run.ray_executor import run_ray
-
-            outcomes = run_ray(runner, plan, advance, address=args.ray_address, timeout=spec.timeout, debug=args.debug)
-        else:
-            workers = min(len(plan), spec.workers or default_workers(spec.runtime))
-            outcomes = run_pool(runner, plan, workers, advance, report, spec.timeout, args.debug, usage)
+        result = benchmark.execute(
+            args.executor, ray_address=args.ray_address, debug=bool(getattr(args, "debug", False)), report=report,
+            planned=lambda n: progress.update(overall, total=n), finished=lambda outcome: progress.advance(overall),
+        )  # fmt: skip
         for row in rows.values():
             progress.update(row, visible=False)
-    if usage.wall:
-        console.print(time_split(usage, outcomes), markup=False, highlight=False)
-    return runner, outcomes
+    if result.usage is not None and result.usage.wall:
+        console.print(time_split(result.usage, result.outcomes), markup=False, highlight=False)
+    return benchmark.runner(), result.outcomes
 
 
 def time_split(usage: Any, outcomes: list[Any]) -> str:
@@ -288,34 +264,22 @@ def _failures(failed: list[Any], debug: bool) -> None:
 
 
 def _board(store: Any, directory: Path, console: Console, records: list | None = None, tasks: set[str] | None = None) -> None:
-    """Build the leaderboard from every compatible cell of ``store`` and write its views;
-    print its tables (of ``tasks``, default all) and the cells it shows as failed or refused."""
-    from benchmark.report.collect import collect, predictions_loader, problem_rows, stored_records
-    from benchmark.report.render import rich_tables, write_views
-    from benchmark.report.scoring import score
+    """Build the leaderboard from every compatible cell of ``store`` and write its views
+    (``api.build_leaderboard``); print its tables (of ``tasks``, default all) and the cells it
+    shows as failed or refused."""
+    from benchmark.api import build_leaderboard
+    from benchmark.report.render import rich_tables
     from benchmark.report.terminal import print_fitted
-    from benchmark.run.runner import versions
-    from benchmark.submit.entry import entry_cells
 
-    records = stored_records(store) if records is None else records
-    added = entry_cells(records, directory)
-    collected = collect(store, records + added)
-    if not collected.scored and not collected.failed:
-        raise BenchmarkError(f"no readable result files under {store.results}")
-    failed, refused = problem_rows(collected)
-    scored = score(collected.cells(), versions(), predictions=predictions_loader(store))
-    board = dataclasses.replace(scored, failed=failed, refused=refused)
-    try:
-        paths = write_views(board, directory)
-    except OSError as err:
-        raise BenchmarkError(f"cannot write the leaderboard to {directory}: {err.strerror or err}") from None
+    built = build_leaderboard(store, directory, records)
+    board = built.board
     shown = dataclasses.replace(board, tasks=[t for t in board.tasks if tasks is None or t["id"] in tasks])
     print_fitted(console, rich_tables(shown), keep=2)
-    for row in refused:
+    for row in board.refused:
         err_console.print(f"refused: {row['method']} · {row['task']} · seed {row['seed']}: {row['reason']}", markup=False, highlight=False, soft_wrap=True)
     console.print(
-        f"leaderboard of {len(collected.scored)} cells in {store.root}{_from_entries(added, directory)} ({len(failed)} failed, {len(refused)} refused): "
-        + ", ".join(str(p) for p in paths)
+        f"leaderboard of {built.scored} cells in {store.root}{_from_entries(built.added, directory)} ({len(board.failed)} failed, {len(board.refused)} refused): "
+        + ", ".join(str(p) for p in built.paths)
     )
 
 
