@@ -7,7 +7,7 @@ page, a table and the first chart, as a PNG (default DIRECTORY/preview.png). Chr
 its driver are the Debian packages ``chromium`` and ``chromium-driver``; they are installed
 with apt-get when missing. Selenium is given the driver's path, so it downloads nothing.
 
-tests/test_page.py builds its browser with ``ensure_chromium`` and ``chromium_driver`` from
+tests/integration/test_page.py builds its browser with ``ensure_chromium`` and ``chromium_driver`` from
 here: one place for the driver's construction.
 """
 

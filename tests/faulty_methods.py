@@ -61,7 +61,7 @@ class Hangs(_DoesNotTrain):
         time.sleep(3600)
 
 
-# -- for `unlearn-bench validate` (tests/test_validate_plugin.py) ---------------------------
+# -- for `unlearn-bench validate` (tests/integration/test_validate_plugin.py) ---------------------------
 
 
 class NoDefaults(_TrainsOnRetain):

@@ -69,3 +69,13 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def one_line_error(cli, *args: str) -> str:
+    """The one ``error:`` line of a CLI call that must fail without a traceback."""
+    code, out, err = cli(*args)
+    assert code != 0
+    assert "Traceback" not in out + err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]

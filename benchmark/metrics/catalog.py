@@ -1,7 +1,7 @@
 """The metric list: every name that a result cell's ``metrics`` and a leaderboard entry's
 ``metrics`` carry, with its family, how it is shown, which way is better and where it comes
 from. The scorecard, scoring against gold, ``rescore``, the renderers and docs/metrics.md all
-follow this one list (tests/test_catalog.py checks each of them against it): a new metric is
+follow this one list (tests/integration/test_catalog.py checks each of them against it): a new metric is
 added here first, under the same JSON name everywhere.
 
 A name with ``<g>`` stands for one name per group id: ``group_acc/<g>`` is ``group_acc/0``,

@@ -21,7 +21,7 @@ group; ŷ = argmax p.
 
 The runner adds the cost metrics (``unlearn_seconds``) and the attack metrics (``robustness.py``);
 ``scoring.py`` the metrics measured against gold. The names ``compute_metrics`` returns are
-exactly the catalog's of source "predictions" (``catalog.py``; tests/test_scorecard.py checks).
+exactly the catalog's of source "predictions" (``catalog.py``; tests/unit/test_scorecard.py checks).
 """
 
 from __future__ import annotations

@@ -20,9 +20,9 @@ from benchmark.report.schema import validate_submission
 from benchmark.report.scoring import score
 from benchmark.run.record import CELL_SCHEMA_VERSION, DONE, FAILED, MEASURED, CellRecord, read_record, write_record
 from benchmark.run.store import Store
-from tests.test_scoring import CELLS
+from tests.unit.test_scoring import CELLS
 
-COMMITTED = Path(__file__).parents[1] / "leaderboard" / "leaderboard.json"
+COMMITTED = Path(__file__).parents[2] / "leaderboard" / "leaderboard.json"
 
 
 def schema() -> dict:

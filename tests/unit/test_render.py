@@ -20,9 +20,9 @@ from benchmark.report.leaderboard import Leaderboard
 from benchmark.report.render import page_data, pareto_front, rich_tables, to_html, to_markdown, write_views
 from benchmark.report.scoring import score
 from benchmark.report.statistics import STATISTICS
-from tests.test_scoring import CELLS
+from tests.unit.test_scoring import CELLS
 
-COMMITTED = Path(__file__).resolve().parents[1] / "leaderboard" / "leaderboard.json"
+COMMITTED = Path(__file__).resolve().parents[2] / "leaderboard" / "leaderboard.json"
 
 
 def board_from(data: dict[str, Any]) -> Leaderboard:
@@ -64,7 +64,7 @@ def schema_3(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def toy_board(failed: bool = True) -> Leaderboard:
-    """tests/test_scoring's board with known intervals: ga ranks 1–2 and is like gold, ft 1–3."""
+    """tests/unit/test_scoring's board with known intervals: ga ranks 1–2 and is like gold, ft 1–3."""
     data = score(CELLS).to_json()
     data["statistics"] = STATISTICS
     for e in data["entries"]:

@@ -14,7 +14,7 @@ import pytest
 
 from benchmark.report.render import to_html
 from scripts.preview import PACKAGES, chromium_driver, ensure_chromium, wait_for_charts
-from tests.test_render import COMMITTED, board_from, with_statistics
+from tests.unit.test_render import COMMITTED, board_from, with_statistics
 
 pytestmark = pytest.mark.slow  # about 15 s: Chromium starts, parses 5 MB and draws
 

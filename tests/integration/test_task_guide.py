@@ -24,7 +24,7 @@ from benchmark.run.runner import Runner
 from benchmark.run.spec import build_spec
 from tests.conftest import read_json
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 GUIDE = ROOT / "docs" / "writing-a-task.md"
 EXAMPLE = ROOT / "examples" / "csv_task"
 SUITE = "examples/csv_task/csv_task.py:tasks"

@@ -13,7 +13,7 @@ import pytest
 from benchmark import registry
 from benchmark.run.spec import build_spec
 from tests.conftest import TINY
-from tests.test_cli import one_line_error
+from tests.helpers import one_line_error
 
 MODULES = ("unlearn_bench_test_broken", "unlearn_bench_test_raises")
 ENTRY_POINTS = """\

@@ -144,7 +144,7 @@ def test_unknown_choices_are_refused(choice):
 
 @pytest.mark.parametrize("plugin", ["soft_weighted", "finetune", "neggrad"])
 def test_the_weighting_methods_take_the_maths_from_the_public_surface(plugin):
-    source = Path(__file__).parents[1] / "methods" / f"{plugin}.py"
+    source = Path(__file__).parents[2] / "methods" / f"{plugin}.py"
     modules = {n.module for n in ast.walk(ast.parse(source.read_text())) if isinstance(n, ast.ImportFrom)}
     assert "benchmark" in modules
     assert not [m for m in modules if m.startswith(("methods", "benchmark."))]

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from tests.conftest import read_json
-from tests.test_cli import PLUGIN as CLI_PLUGIN
-from tests.test_cli import one_line_error
+from tests.integration.test_cli import PLUGIN as CLI_PLUGIN
+from tests.helpers import one_line_error
 
 PLUGIN = CLI_PLUGIN + '''
 class NoDefault(SmoothFinetune):

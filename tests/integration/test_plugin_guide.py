@@ -18,7 +18,7 @@ from benchmark.run.validate import build_method
 from tests.conftest import TINY, read_json
 from tests.helpers import cell, tiny_runner
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 GUIDE = ROOT / "docs" / "writing-a-method.md"
 EXAMPLE = ROOT / "examples" / "my_method"
 PLUGIN = "examples/my_method/my_method.py:MyMethod"

@@ -18,7 +18,7 @@ from benchmark.report.leaderboard import Leaderboard
 from benchmark.report.render import rich_tables
 from benchmark.report.terminal import Foldable, fitted, print_fitted
 
-COMMITTED = Path(__file__).resolve().parents[1] / "leaderboard" / "leaderboard.json"
+COMMITTED = Path(__file__).resolve().parents[2] / "leaderboard" / "leaderboard.json"
 BORDERS = r"[│┃┏┓┗┛━─┳┻╇┡┩└┘┴┬╋┼]"
 
 

@@ -8,7 +8,7 @@ from benchmark.metrics import catalog
 from benchmark.report.leaderboard import Leaderboard, validate
 from benchmark.report.render import rank_text, rich_tables, to_html, to_markdown, write_views
 from benchmark.report.scoring import score
-from tests.test_scoring import CELLS
+from tests.unit.test_scoring import CELLS
 
 
 def board_json():

@@ -1,5 +1,5 @@
 """The soft-weighted method on the tiny task: it moves the head only, by the weighted Newton
-step, through the runner. The maths it applies is tested in tests/test_influence.py."""
+step, through the runner. The maths it applies is tested in tests/integration/test_influence.py."""
 
 import pytest
 import torch

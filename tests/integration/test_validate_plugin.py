@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests import faulty_methods
-from tests.test_cli import PLUGIN, one_line_error
+from tests.helpers import one_line_error
+from tests.integration.test_cli import PLUGIN
 
 FAULTY = Path(faulty_methods.__file__).resolve()
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from tests.conftest import read_json
-from tests.helpers import workers_of
+from tests.helpers import one_line_error, workers_of
 
 PLUGIN = '''
 from torch.nn import functional as F
@@ -147,15 +147,6 @@ def test_a_failing_method_loses_nothing_else(cli, tiny_config, plugin):
     assert {e["method"] for e in board["entries"]} == {"original", "retrain"}
 
 
-def one_line_error(cli, *args):
-    code, out, err = cli(*args)
-    assert code != 0
-    assert "Traceback" not in out + err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
-
-
 def test_unknown_method(cli):
     assert "unknown method 'nope'" in one_line_error(cli, "run", "--methods", "nope")
 
@@ -286,7 +277,7 @@ def test_every_engine_subpackage_is_installed():
 
     import setuptools
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     include = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
     installed = set(setuptools.find_packages(root, include=include))
     engine = {".".join(p.parent.relative_to(root).parts) for p in (root / "benchmark").rglob("__init__.py")}

@@ -36,7 +36,7 @@ class NaNPenalty(UnlearningMethod):
         return loss  # SCALED LINE
 '''
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def line_of(path: Path, marker: str) -> int:

@@ -12,9 +12,9 @@ from benchmark.cli import main
 from benchmark.metrics import catalog
 from benchmark.report.scoring import seed_scores
 from tests.conftest import TINY
-from tests.test_scoring import CELLS
+from tests.unit.test_scoring import CELLS
 
-DOCS = Path(__file__).parents[1] / "docs" / "metrics.md"
+DOCS = Path(__file__).parents[2] / "docs" / "metrics.md"
 CELL_SOURCES = ("predictions", "original", "attack", "run")  # what a result cell measures itself
 
 

@@ -17,7 +17,7 @@ from benchmark.run.runner import Outcome, Runner
 from benchmark.run.spec import build_spec
 from tests.conftest import TINY
 from tests.helpers import board_numbers
-from tests.test_faults import METHODS, PLUGINS, TASK
+from tests.integration.test_faults import METHODS, PLUGINS, TASK
 
 CPUS = 2  # Ray workers of the local instance
 

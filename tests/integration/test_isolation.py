@@ -18,7 +18,7 @@ from benchmark.run.isolation import Baseline, Shared, digest, restore_state, tor
 from tests.conftest import TINY
 from tests.helpers import board_numbers, tiny_runner
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TAMPERING = "tests/tampering_methods.py"
 TASK = "shapes/g2-r0.9-skew1.0"
 CLEAN = ["finetune", "neggrad", "random_label"]

@@ -23,7 +23,7 @@ from tests.helpers import alive, board_numbers, workers_of
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = ROOT / "tests" / "faulty_methods.py"
 TASK = "shapes/g2-r0.9-skew1.0"
 METHODS = ["original", "retrain", "finetune"]
