@@ -19,7 +19,7 @@ _EXPORTS = {
     # the contracts
     "UnlearningMethod": "benchmark.method",
     "Search": "benchmark.method",
-    "Range": "benchmark.run.validate",
+    "Range": "benchmark.settings",
     "Task": "benchmark.task",
     "TaskData": "benchmark.task",
     "DatasetSource": "benchmark.data.source",

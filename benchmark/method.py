@@ -39,7 +39,7 @@ from benchmark.data.augment import to_unit_float
 from benchmark.data.dataset import Batch, Passes
 from benchmark.errors import BenchmarkError
 from benchmark.model import Classifier
-from benchmark.run.validate import Range, check_settings
+from benchmark.settings import Range, check_settings
 from benchmark.task import Task, TaskData
 from benchmark.training import RECIPE_RULES, TrainingModule
 

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from benchmark.errors import BenchmarkError
-from benchmark.run.validate import Range, check_fields, fault
+from benchmark.settings import Range, check_fields, fault
 
 MODEL_RULES = {"image_size": Range(0), "in_features": Range(0)}
 MLP_DEFAULT = (128, 64)

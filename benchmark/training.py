@@ -17,7 +17,7 @@ from benchmark.data.augment import augment, to_unit_float
 from benchmark.data.dataset import Batch, GroupDataset, Split, make_loader
 from benchmark.metrics.inference import accuracy
 from benchmark.model import Classifier
-from benchmark.run.validate import OneOf, Range, check_fields
+from benchmark.settings import OneOf, Range, check_fields
 
 SCHEDULES = ("cosine", "constant")
 #: the ranges of a recipe's numbers, and its schedules

@@ -40,7 +40,6 @@ from torch.nn import functional as F
 
 from benchmark.data.augment import augment, to_unit_float
 from benchmark.data.dataset import GroupDataset
-from benchmark.data.device import place
 from benchmark.metrics.inference import eval_mode, predict_probs
 from benchmark.metrics.robustness import AttackSettings, build_attacks, preserved_rng
 from benchmark.model import Classifier, ModelSpec, build_model
@@ -269,7 +268,7 @@ def main() -> None:
     test_rows = max(args.attack_rows, 4 * max(args.batch))
     built = ShapesSource(preset="paper", n_train=args.rows, n_val=4, n_test=test_rows, size=args.size).build()
     made = time.perf_counter() - started
-    dataset, streamed = place(built, device, resident=True), place(built, device, resident=False)
+    dataset, streamed = built.placed(device, resident=True), built.placed(device, resident=False)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"{name}, torch {torch.__version__}, {runtime.resolved_precision}, {args.backbone} at {args.size} px, channels_last, "
           f"compile {'on' if args.compile else 'off'}; shapes (paper preset) with {args.rows} TRAIN rows, "

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import atexit
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -21,31 +18,13 @@ from tests.conftest import TINY
 TRAINED = {"datasets": {"shapes": {"n_train": 480, "n_val": 40, "n_test": 80}}, "recipe": {"epochs": 4}}
 
 
-TASK = "shapes/g2-r0.9-skew1.0"
-#: per test session, the store cache (dataset and seed-0 original) of each tiny base config
-_WARM: dict[bool, Path] = {}
-
-
-def tiny_runner(tmp_path: Path, methods: list[str], trained: bool = False, warm: bool = True, **config) -> Runner:
-    """A runner of the tiny task in ``tmp_path / "runs"``. With ``warm``, its store starts with
-    the session's dataset and seed-0 original of the base config (trained once per session, not
-    per test); a test whose ``config`` changes what the original depends on trains its own."""
+def tiny_runner(tmp_path: Path, methods: list[str], trained: bool = False, **config) -> Runner:
     base = {**TINY, **(TRAINED if trained else {})}
-    if warm:
-        shutil.copytree(_warm_cache(trained, base), tmp_path / "runs" / "cache", dirs_exist_ok=True)
     hparams = {**TINY["hparams"], **config.pop("hparams", {})}
-    spec = build_spec({**base, "out": str(tmp_path / "runs"), "hparams": hparams, **config}, methods=methods, tasks=[TASK])
+    spec = build_spec(
+        {**base, "out": str(tmp_path / "runs"), "hparams": hparams, **config}, methods=methods, tasks=["shapes/g2-r0.9-skew1.0"]
+    )
     return Runner(spec)
-
-
-def _warm_cache(trained: bool, base: dict) -> Path:
-    if trained not in _WARM:
-        root = Path(tempfile.mkdtemp(prefix="unlearn-bench-tiny-"))
-        atexit.register(shutil.rmtree, root, ignore_errors=True)
-        spec = build_spec({**base, "out": str(root / "runs")}, methods=["original"], tasks=[TASK])
-        Runner(spec).original(spec.tasks[0], 0)
-        _WARM[trained] = root / "runs" / "cache"
-    return _WARM[trained]
 
 
 def cell(runner: Runner, name: str) -> Cell:

@@ -3,13 +3,14 @@
 Images are kept as uint8 tensors at the model's resolution; a loader hands out whole
 batches by indexing those tensors (no per-sample Python work, no decoding), and the
 conversion to float and the augmentation happen on the device (see ``augment.py``). A
-dataset placed on a GPU (``device.place``) is read from a copy there when it fits, else
+dataset placed on a GPU (``GroupDataset.placed``) is read from a copy there when it fits, else
 streamed from the host through pinned memory (``device.py``); the order of the rows is the
 same wherever they are read from.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Iterator, NamedTuple
 
@@ -81,7 +82,7 @@ class GroupDataset:
     class_names: tuple[str, ...] = ()
     attribute_names: tuple[str, ...] = ()
     augment: str = "crop_flip"  # what training batches get: "crop_flip" or "none"
-    device: str = ""  # the device loaders feed ('': the tensors' own); set by device.place
+    device: str = ""  # the device loaders feed ('': the tensors' own); set by ``placed``
     resident: bool | None = None  # copy splits to a GPU ``device``: always, never, or when they fit (None)
     _groups: dict[str, Tensor] = field(default_factory=dict, repr=False, compare=False)
     _placed: dict[str, Feed] = field(default_factory=dict, repr=False, compare=False)
@@ -109,6 +110,16 @@ class GroupDataset:
 
     def group_counts(self, name: str) -> list[int]:
         return torch.bincount(self.groups(name), minlength=self.num_groups).tolist()
+
+    def placed(self, device: torch.device | str, resident: bool | None = None) -> GroupDataset:
+        """This dataset with its loaders feeding ``device``: on a GPU, splits are copied there when
+        read first and they fit (``resident`` True: always; False: never, they stream); on the
+        CPU, ``resident`` False streams batches through a background thread, else nothing
+        changes. A new placement has no device copies yet (``feed`` makes them)."""
+        device = torch.device(device)
+        if device.type == "cpu" and resident is not False:
+            return self
+        return dataclasses.replace(self, device=str(device), resident=resident, _placed={})
 
     def __getstate__(self) -> dict:
         """Pickled (into another process) without its device copies: each process makes its own."""

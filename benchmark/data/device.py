@@ -8,39 +8,25 @@ once). A split that does not fit stays memory-mapped on the host: each batch is 
 straight into pinned memory and a background thread copies it on a side stream while the
 step before it trains (``prefetch``). On the CPU nothing moves.
 
-``place`` marks a dataset with the device its loaders feed (and whether its splits must, may
-or must not be copied there); the copies themselves are made when a loader is first read
-(``GroupDataset.feed``), so a process that only builds loaders (the scheduler, validation)
-touches no GPU memory.
+``GroupDataset.placed`` marks a dataset with the device its loaders feed (and whether its
+splits must, may or must not be copied there); the copies themselves are made when a loader is
+first read (``GroupDataset.feed``), so a process that only builds loaders (the scheduler,
+validation) touches no GPU memory.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import queue
 import threading
-from typing import TYPE_CHECKING, Any, Iterator, NamedTuple, TypeVar
+from typing import Any, Iterator, NamedTuple, TypeVar
 
 import torch
 from torch import Tensor
-
-if TYPE_CHECKING:
-    from benchmark.data.dataset import GroupDataset
 
 RESERVE_BYTES = 8 * 2**30  # GPU memory kept free for training, at least ...
 RESERVE_SHARE = 0.25  # ... or this share of the GPU's memory, whichever is more
 PREFETCH_DEPTH = 2  # batches the background thread may move ahead of the step
 T = TypeVar("T", bound=tuple)
-
-
-def place(dataset: GroupDataset, device: torch.device | str, resident: bool | None = None) -> GroupDataset:
-    """``dataset`` with its loaders feeding ``device``: on a GPU, splits are copied there when
-    read first and they fit (``resident`` True: always; False: never, they stream); on the CPU,
-    ``resident`` False streams batches through a background thread, else nothing changes."""
-    device = torch.device(device)
-    if device.type == "cpu" and resident is not False:
-        return dataset
-    return dataclasses.replace(dataset, device=str(device), resident=resident, _placed={})
 
 
 def indexed(device: torch.device) -> torch.device:

@@ -35,7 +35,6 @@ import numpy as np
 import torch
 
 from benchmark.data.dataset import GroupDataset
-from benchmark.data.device import place
 from benchmark.data.source import DatasetWriter, read_dataset
 from benchmark.errors import BenchmarkError
 from benchmark.hashing import stable_hash
@@ -209,7 +208,7 @@ class Runner:
         """The task's dataset with loaders feeding the runtime's device: a split is copied to a GPU
         when first read there, if it fits. A fresh placement per call: device copies a method
         could write to die with its cell."""
-        return place(self.dataset(task), self.spec.runtime.device)
+        return self.dataset(task).placed(self.spec.runtime.device)
 
     def runtime_identity(self) -> dict[str, Any]:
         """What decides the numbers of a model's run: resolved accelerator, precision, devices,

@@ -38,7 +38,7 @@ from lightning_utilities.core.apply_func import apply_to_collection
 from torch import Tensor
 
 from benchmark.errors import BenchmarkError
-from benchmark.run.validate import OneOf, check_fields
+from benchmark.settings import OneOf, check_fields
 
 for _name in ("lightning.pytorch", "lightning.fabric", "lightning"):
     logging.getLogger(_name).setLevel(logging.ERROR)

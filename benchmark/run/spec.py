@@ -49,7 +49,8 @@ from benchmark.registry import (
 )
 from benchmark.run import tuned as tuned_files
 from benchmark.run.runtime import Runtime
-from benchmark.run.validate import Range, check_known, check_settings, check_trainer
+from benchmark.run.validate import check_trainer
+from benchmark.settings import Range, check_known, check_settings
 from benchmark.metrics.scorecard import MetricSettings
 from benchmark.task import Task
 from benchmark.training import Recipe

@@ -46,7 +46,7 @@ class TuneSettings:
 
     @classmethod
     def parse(cls, config: dict[str, Any]) -> TuneSettings:
-        from benchmark.run.validate import Range, check_settings
+        from benchmark.settings import Range, check_settings
 
         check_settings(cls, config, "tune", {"trials": Range(1)})
         seeds = tuple(config.get("seeds", cls.seeds))

@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterator
 from benchmark.errors import BenchmarkError
 from benchmark.method import HPARAM_RULES, UnlearningMethod, default_hparams, hparam_types, task_overrides
 from benchmark.registry import METHODS_GROUP, REWEIGHT_SUFFIX, load_from_file, load_method, required_arguments, suite_names
-from benchmark.run.validate import Rule, describe, matches
+from benchmark.settings import Rule, describe, matches
 from benchmark.task import Task
 
 #: the dataset preset a task suite offers for the smoke run (a few hundred rows, one epoch)

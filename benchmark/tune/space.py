@@ -16,7 +16,7 @@ from typing import Any
 from benchmark.errors import BenchmarkError
 from benchmark.hashing import stable_hash
 from benchmark.method import COMMON_SEARCH, UnlearningMethod, default_hparams
-from benchmark.run.validate import Range
+from benchmark.settings import Range
 
 LOG_SPAN = 10.0  # a range this wide (high / low) or wider is searched on a log scale
 

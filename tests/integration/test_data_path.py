@@ -13,7 +13,7 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sequential
 
 from benchmark.data import device as device_module
 from benchmark.data.dataset import make_loader
-from benchmark.data.device import place, prefetch
+from benchmark.data.device import prefetch
 from benchmark.data.source import DatasetWriter, read_dataset
 from tasks.shapes import ShapesSource
 
@@ -89,19 +89,19 @@ def mapped(tmp_path_factory: pytest.TempPathFactory):
 def test_streaming_gives_the_same_batches(mapped, mode: str):
     """A memory-mapped dataset streamed by the reading thread (no pinning on the CPU) gives the
     batches of the plain loader over the in-memory dataset."""
-    streamed = place(mapped, "cpu", resident=False)
+    streamed = mapped.placed("cpu", resident=False)
     assert_same(batches(streamed, mode), batches(DATA, mode))
     assert streamed.feed("train").stream_to == torch.device("cpu")
 
 
 def test_cpu_placement_changes_nothing():
-    assert place(DATA, "cpu") is DATA and DATA.feed("train").stream_to is None
+    assert DATA.placed("cpu") is DATA and DATA.feed("train").stream_to is None
 
 
 def test_building_a_loader_touches_no_device():
     """Loaders built in a process that never reads them (the scheduler, validation) place
     nothing: here 'cuda' is named on a machine that may have none."""
-    placed = place(DATA, "cuda")
+    placed = DATA.placed("cuda")
     loader = make_loader(placed, "train", None, batch_size=8, shuffle=True)
     assert len(loader) == 9 and placed._placed == {}
     assert pickle.loads(pickle.dumps(loader.dataset)).dataset._placed == {}
@@ -109,7 +109,7 @@ def test_building_a_loader_touches_no_device():
 
 def test_a_stopped_stream_ends_its_thread():
     threads = threading.active_count()
-    loader = make_loader(place(DATA, "cpu", resident=False), "train", None, batch_size=4, shuffle=True)
+    loader = make_loader(DATA.placed("cpu", resident=False), "train", None, batch_size=4, shuffle=True)
     for _, _ in zip(range(2), loader):
         pass
     assert threading.active_count() == threads
@@ -141,7 +141,7 @@ def test_residency_leaves_the_reserve_free(monkeypatch: pytest.MonkeyPatch):
 @pytest.mark.parametrize("resident", [True, False])
 def test_gpu_feeds_give_the_cpu_batches(mapped, resident: bool):
     """Resident on the GPU (indexed there) or streamed through pinned memory: the CPU's batches."""
-    placed = place(mapped, "cuda", resident=resident)
+    placed = mapped.placed("cuda", resident=resident)
     got = batches(placed)
     assert all(t.is_cuda for b in got for t in b)
     assert placed.feed("train").split.x.is_cuda == resident

@@ -12,7 +12,8 @@ import yaml
 from benchmark.errors import BenchmarkError
 from benchmark.registry import load_method, method_names, required_arguments
 from benchmark.run.spec import build_spec
-from benchmark.run.validate import OneOf, Range, check_settings, check_spec, matches
+from benchmark.run.validate import check_spec
+from benchmark.settings import OneOf, Range, check_settings, matches
 from tests.helpers import tiny_runner
 
 ONE_TASK = ["--tasks", "shapes/g2-r0.9-skew1.0", "--methods", "finetune"]
@@ -122,7 +123,7 @@ def checked(runner) -> None:
     ],
 )
 def test_a_method_that_cannot_be_built_stops_before_training(tmp_path, method, hparams, expected):
-    runner = tiny_runner(tmp_path, [method], warm=False, hparams={method: hparams})
+    runner = tiny_runner(tmp_path, [method], hparams={method: hparams})
     with pytest.raises(BenchmarkError) as caught:
         checked(runner)
     assert expected in str(caught.value) and "\n" not in str(caught.value)
@@ -130,7 +131,7 @@ def test_a_method_that_cannot_be_built_stops_before_training(tmp_path, method, h
 
 
 def test_every_method_builds_once_and_nothing_trains(tmp_path):
-    runner = tiny_runner(tmp_path, ["original", "finetune", "finetune+rw", "scrub", "ssd", "eu_k", "soft_weighted"], warm=False)
+    runner = tiny_runner(tmp_path, ["original", "finetune", "finetune+rw", "scrub", "ssd", "eu_k", "soft_weighted"])
     checked(runner)
     assert not (tmp_path / "runs" / "cache" / "models").exists()
 
@@ -138,7 +139,7 @@ def test_every_method_builds_once_and_nothing_trains(tmp_path):
 def test_a_trainer_argument_lightning_refuses(tmp_path):
     plugin = tmp_path / "odd.py"
     plugin.write_text(PLAIN + "\n    def trainer_arguments(self):\n        return {'max_epochs': 1, 'no_such_argument': 3}\n")
-    runner = tiny_runner(tmp_path, [f"{plugin}:MyMethod"], warm=False)
+    runner = tiny_runner(tmp_path, [f"{plugin}:MyMethod"])
     with pytest.raises(BenchmarkError, match="method MyMethod on task .*: Lightning refuses the Trainer: TypeError"):
         checked(runner)
 
