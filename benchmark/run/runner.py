@@ -16,6 +16,7 @@ or weights, checking, scoring, saving) becomes a failed record with its reason; 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import hashlib
@@ -353,10 +354,11 @@ class Runner:
         return method, seconds
 
     def scoring_inputs(self, cell: Cell, method: UnlearningMethod) -> tuple[Classifier, TaskData]:
-        """What the cell is scored on: a fresh Classifier holding the method's weights and
-        nothing else of it (no hooks, no patched attributes), on the runtime's device, and the
-        runner's own task data (never the method's)."""
-        model = build_model(self.spec.model_for(cell.task), method.data.num_classes, cell.seed)
+        """What the cell is scored on: a copy of the runner's own original (checked unchanged)
+        holding the method's weights and nothing else of it (no hooks, no patched attributes), on
+        the runtime's device, and the runner's own task data (never the method's). Copied, not
+        built again: building may read pretrained weights from disk, once per cell."""
+        model = copy.deepcopy(self.original(cell.task, cell.seed))
         model.load_state_dict(method.model.state_dict())
         return model.to(self.spec.runtime.device).eval(), self.task_data(cell.task, cell.seed)
 
