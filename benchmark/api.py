@@ -100,14 +100,13 @@ class Benchmark:
         ("local": the process pool; "ray"). ``report(worker, what, done, total)`` hears each
         worker's progress, ``planned(n)`` the number of cells, ``finished(outcome)`` each cell."""
         from benchmark.run.debugging import debug_mode
-        from benchmark.run.store import check_free_space, check_writable
+        from benchmark.run.store import check_writable
 
         if executor not in EXECUTORS:
             raise BenchmarkError(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
         spec, report = self.spec, report or (lambda worker, what, done, total: None)
         check_writable(spec.out, "output directory")
         check_writable(spec.leaderboard, "leaderboard directory")
-        check_free_space(spec.out)
         if executor == "ray":
             from benchmark.run.ray_executor import import_ray
 

@@ -356,12 +356,11 @@ def _tune(spec: Any, args: argparse.Namespace, console: Console) -> bool:
     study has no complete trial (a study another process is still finishing is not a failure)."""
     from benchmark.run.pool import default_workers
     from benchmark.run.runner import Runner
-    from benchmark.run.store import check_free_space, check_writable
+    from benchmark.run.store import check_writable
     from benchmark.tune.study import tuning_spec
     from benchmark.tune.tuning import tune
 
     check_writable(spec.out, "output directory")
-    check_free_space(spec.out)
     Runner(tuning_spec(spec)).validate()  # the tuned files readable, every method built on every task, before any trial
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:

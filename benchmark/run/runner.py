@@ -50,7 +50,7 @@ from benchmark.run.fitting import Report, fit
 from benchmark.run.isolation import Baseline, Shared, SharedStateChanged, digest, restore_state
 from benchmark.run.record import CELL_SCHEMA_VERSION, DONE, FAILED, MEASURED, CellRecord, read_record, write_record
 from benchmark.run.spec import Spec
-from benchmark.run.store import Store
+from benchmark.run.store import HEADROOM, Store, check_free_space
 from benchmark.run.validate import build_method, check_spec
 from benchmark.task import Task, TaskData
 from benchmark.training import ERM
@@ -141,6 +141,21 @@ class Runner:
         share is refused too)."""
         self.spec.check_tuned()
         check_spec(self.spec, lambda task: self.task_data(task, self.spec.seeds[0]), self.guarded)
+        check_free_space(self.spec.out, self.disk_need())
+
+    def disk_need(self) -> int:
+        """Bytes this run may write, estimated from its plan: an original and a gold model per
+        task and seed, a model's worth per cell (its predictions and features are smaller), and
+        ``HEADROOM`` for what the estimate leaves out (the atomic writes' temporary files)."""
+        sizes: dict[tuple[str, int], int] = {}
+        for task in self.spec.tasks:
+            data = self.task_data(task, self.spec.seeds[0])
+            key = (repr(self.spec.model_for(task)), data.num_classes)
+            if key not in sizes:
+                model = build_model(self.spec.model_for(task), data.num_classes, data.seed)
+                sizes[key] = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+        largest = max(sizes.values(), default=0)
+        return (2 * len(self.spec.tasks) * len(self.spec.seeds) + len(self.plan())) * largest + HEADROOM
 
     @contextmanager
     def guarded(self, what: str) -> Iterator[None]:

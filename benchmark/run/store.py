@@ -227,7 +227,7 @@ def _first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else ""
 
 
-MIN_FREE_BYTES = 1 << 30  # what a run needs free before it starts: models, predictions, a dataset cache
+HEADROOM = 64 << 20  # free space a run keeps beyond its estimate (``Runner.disk_need``)
 
 
 def check_writable(directory: Path, what: str) -> None:
@@ -241,8 +241,9 @@ def check_writable(directory: Path, what: str) -> None:
         raise BenchmarkError(f"cannot write to the {what} {directory}: {err.strerror or err}") from None
 
 
-def check_free_space(directory: Path, need: int = MIN_FREE_BYTES) -> None:
-    """Raise BenchmarkError when the disk of ``directory`` has less than ``need`` bytes free."""
-    free = shutil.disk_usage(directory).free
+def check_free_space(directory: Path, need: int) -> None:
+    """Raise BenchmarkError when the disk of ``directory`` (to be made) has less than ``need`` bytes free."""
+    existing = next(p for p in (directory, *directory.parents) if p.exists())
+    free = shutil.disk_usage(existing).free
     if free < need:
-        raise BenchmarkError(f"only {free / 2**20:.0f} MiB free on the disk of {directory}; a run needs at least {need / 2**20:.0f} MiB")
+        raise BenchmarkError(f"only {free / 2**20:.0f} MiB free on the disk of {directory}; this run needs about {need / 2**20:.0f} MiB")

@@ -201,3 +201,15 @@ def test_cells_run_against_another_gold_are_refused(tmp_path, reference):
     board = json.loads((tmp_path / "leaderboard" / "leaderboard.json").read_text())
     assert {r["method"] for r in board["refused"]} == {"finetune", "original"}
     assert {e["method"] for e in board["entries"]} == {"retrain"}
+
+
+def test_the_disk_estimate_covers_what_a_run_writes(reference):
+    """The free space a run asks for before any work (``Runner.disk_need``) covers its models,
+    predictions and records without the headroom (the dataset cache is written before the check)."""
+    from benchmark import Benchmark
+    from benchmark.run.store import HEADROOM
+
+    directory, _ = reference
+    written = sum(p.stat().st_size for p in (directory / "runs").rglob("*") if p.is_file())
+    need = Benchmark(_config(directory), methods=METHODS, out=directory / "runs").runner().disk_need()
+    assert 0 < written <= need - HEADROOM
