@@ -446,7 +446,7 @@ def cmd_rescore(args: argparse.Namespace, console: Console) -> int:
 
     from joblib import parallel_config
 
-    from benchmark.metrics.rescore import rescore
+    from benchmark.run.rescore import rescore
     from benchmark.run.store import Store
 
     if not (args.runs / "results").is_dir():

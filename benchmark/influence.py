@@ -55,7 +55,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from benchmark.data.augment import to_unit_float
+from benchmark.augment import to_unit_float
 from benchmark.errors import BenchmarkError
 from benchmark.task import TaskData
 

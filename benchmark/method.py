@@ -35,8 +35,8 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping
 from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader
 
-from benchmark.data.augment import to_unit_float
-from benchmark.data.dataset import Batch, Passes
+from benchmark.augment import to_unit_float
+from benchmark.dataset import Batch, Passes
 from benchmark.errors import BenchmarkError
 from benchmark.model import Classifier
 from benchmark.settings import Range, check_settings

@@ -10,12 +10,12 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from benchmark.data.dataset import GroupDataset, make_loader
+from benchmark.dataset import GroupDataset, make_loader
 from benchmark.errors import BenchmarkError
 from benchmark.hashing import stable_hash
 from benchmark.model import Classifier
-from benchmark.data.source import DatasetSource
-from benchmark.data.splits import Skew, check_skew, forget_split
+from benchmark.source import DatasetSource
+from benchmark.splits import Skew, check_skew, forget_split
 from benchmark.training import Recipe
 
 __all__ = ["DatasetSource", "Task", "TaskData", "PARTS"]

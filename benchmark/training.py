@@ -13,9 +13,9 @@ from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 from torch.nn import functional as F
 
-from benchmark.data.augment import augment, to_unit_float
-from benchmark.data.dataset import Batch, GroupDataset, Split, make_loader
-from benchmark.metrics.inference import accuracy
+from benchmark.augment import augment, to_unit_float
+from benchmark.dataset import Batch, GroupDataset, Split, make_loader
+from benchmark.inference import accuracy
 from benchmark.model import Classifier
 from benchmark.settings import OneOf, Range, check_fields
 

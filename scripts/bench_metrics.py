@@ -42,10 +42,10 @@ from sklearn.metrics import roc_auc_score
 
 from benchmark.metrics import robustness, scorecard
 from benchmark.metrics.groups import accuracy_metrics, calibration_metrics, fairness_metrics, representation_metrics
-from benchmark.metrics.mia import CRITERIA, ESTIMATORS, SEED, _labels, balanced_attack, losses, miu_attack
+from benchmark.metrics.mia import CRITERIA, ESTIMATORS, SEED, _labels, balanced_attack, losses
 from benchmark.metrics.mutual_info import original_mi_from, original_mi_metrics
 from benchmark.metrics.predictions import Predictions
-from benchmark.metrics.rescore import score_record
+from benchmark.run.rescore import score_record
 from benchmark.run.record import MEASURED, CellRecord
 from benchmark.run.runner import Cell, Runner
 from benchmark.run.spec import build_spec
@@ -93,13 +93,13 @@ def timed(fn: Callable[[], Any], times: dict[str, list[float]], name: str) -> An
 def old_path(runner: Runner, cell: Cell, model: torch.nn.Module, times: dict[str, list[float]]) -> dict[str, float]:
     """Every metric in one process, one after the other, as before the split."""
     data, settings, rt = runner.task_data(cell.task, cell.seed), runner.spec.metrics_for(cell.task), runner.spec.runtime
-    p = timed(lambda: scorecard.collect(model, data, settings, rt), times, "device: predictions, features, spreads")
+    p = timed(lambda: scorecard.collect(model, data, settings, rt.forward), times, "device: predictions, features, spreads")
     metrics = timed(lambda: {**accuracy_metrics(p), **fairness_metrics(p), **calibration_metrics(p)}, times, "host: accuracy, fairness, ECE")
     metrics |= timed(lambda: old_miu_attack(p), times, "host: MIU's forest MIA")
     metrics |= timed(lambda: balanced_attack(p), times, "host: balanced MIA")
     metrics |= timed(lambda: representation_metrics(p)[0], times, "host: MI probe, fairness gap")
     with runs_to_the_end():
-        metrics |= timed(lambda: scorecard.attack(model, data.dataset, settings, rt)[0], times, "device: attacks")
+        metrics |= timed(lambda: scorecard.attack(model, data.dataset, settings, rt.forward)[0], times, "device: attacks")
     # the original's MI: once per original and process in either path (warmed before timing)
     return metrics | original_mi_metrics(original_mi_from(runner.original_features(cell.task, cell.seed), p.num_groups))
 
@@ -107,7 +107,7 @@ def old_path(runner: Runner, cell: Cell, model: torch.nn.Module, times: dict[str
 def new_path(runner: Runner, cell: Cell, model: torch.nn.Module, times: dict[str, list[float]], threads: int) -> dict[str, float]:
     """The device half as the worker runs it, then the host half as the scorer runs it."""
     data, settings, rt = runner.task_data(cell.task, cell.seed), runner.spec.metrics_for(cell.task), runner.spec.runtime
-    p, metrics, _ = timed(lambda: scorecard.measure(model, data, settings, rt), times, "device half (worker)")
+    p, metrics, _ = timed(lambda: scorecard.measure(model, data, settings, rt.forward), times, "device half (worker)")
     runner.original_features(cell.task, cell.seed)
     record = CellRecord(key="bench", status=MEASURED, method=cell.method.name, task={"id": cell.task.id}, seed=cell.seed,
                         metrics=dict(metrics), original_key=runner.original_key(cell.task, cell.seed))

@@ -38,9 +38,9 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch.nn import functional as F
 
-from benchmark.data.augment import augment, to_unit_float
-from benchmark.data.dataset import GroupDataset
-from benchmark.metrics.inference import eval_mode, predict_probs
+from benchmark.augment import augment, to_unit_float
+from benchmark.dataset import GroupDataset
+from benchmark.inference import eval_mode, predict_probs
 from benchmark.metrics.robustness import AttackSettings, build_attacks, preserved_rng
 from benchmark.model import Classifier, ModelSpec, build_model
 from benchmark.run.fitting import FiniteLoss

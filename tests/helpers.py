@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from benchmark.metrics.inference import predict_probs
+from benchmark.inference import predict_probs
 from benchmark.run.runner import Cell, Runner
 from benchmark.run.spec import build_spec
 from tests.conftest import TINY

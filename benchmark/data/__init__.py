@@ -1,1 +1,2 @@
-"""Group datasets: the in-memory dataset, its sources and caches, decoding, splits, augmentation, `data check`."""
+"""Helpers of dataset sources, above the core's DatasetSource and GroupDataset: local copies and
+the Hub, decoding images, sampling, task grids, `data check`."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from benchmark.data.source import DatasetSource
+from benchmark.source import DatasetSource
 from benchmark.task import Task
 
 

@@ -1,1 +1,1 @@
-"""What is measured: inference and per-sample predictions, one module per metric family, the scorecard, rescore."""
+"""What is measured: per-sample predictions, one module per metric family, the scorecard (given a model and a ``Forward``, never a Runtime)."""

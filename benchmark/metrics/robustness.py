@@ -36,11 +36,11 @@ import torchattacks
 from scipy.stats import binomtest
 from torch import Tensor, nn
 
-from benchmark.data.augment import to_unit_float
+from benchmark.augment import to_unit_float
 from benchmark.errors import BenchmarkError
-from benchmark.metrics.inference import eval_mode
+from benchmark.inference import eval_mode
+from benchmark.source import DEFAULT_EPS
 
-DEFAULT_EPS = 8 / 255  # REFERENCE §5, torchattacks' default
 BUDGET_FIELDS = ("rows", "aa_steps", "square_queries")
 # the numbers of each named budget; "standard" is the official AutoAttack's (rows: at least)
 BUDGETS: dict[str, dict[str, int]] = {

@@ -16,13 +16,12 @@ import torch
 from torch import nn
 
 from benchmark.metrics import mia, mutual_info
-from benchmark.data.dataset import GroupDataset, stratified_rows
-from benchmark.metrics.inference import predict_probs, predict_with_features
+from benchmark.dataset import GroupDataset, stratified_rows
+from benchmark.inference import Forward, predict_probs, predict_with_features
 from benchmark.metrics.fairness_gap import ChannelSpread
 from benchmark.metrics.groups import ECE_BINS
 from benchmark.metrics.predictions import PARTS, Predictions
 from benchmark.metrics.robustness import AttackSettings, describe, robust_evaluation
-from benchmark.run.runtime import Runtime
 from benchmark.task import TaskData
 
 
@@ -41,18 +40,18 @@ def mi_rows(dataset: GroupDataset, settings: MetricSettings) -> np.ndarray:
     return stratified_rows(dataset.groups("test").numpy(), settings.mi_rows)
 
 
-def test_features(model: nn.Module, dataset: GroupDataset, settings: MetricSettings, runtime: Runtime) -> np.ndarray:
+def test_features(model: nn.Module, dataset: GroupDataset, settings: MetricSettings, forward: Forward) -> np.ndarray:
     """Penultimate features (float16) of the MI rows of TEST."""
     rows = torch.from_numpy(mi_rows(dataset, settings))
-    _, z = predict_with_features(model, dataset.test.x[rows], device=runtime.device, forward_context=runtime.forward_context)
+    _, z = predict_with_features(model, dataset.test.x[rows], **forward.arguments())
     return z.half().numpy()
 
 
-def collect(model: nn.Module, data: TaskData, settings: MetricSettings, runtime: Runtime) -> Predictions:
+def collect(model: nn.Module, data: TaskData, settings: MetricSettings, forward: Forward) -> Predictions:
     """Probabilities on RETAIN, FORGET, VAL and TEST; on TEST also the features of the MI rows
     and the channel spreads of every norm layer (one pass)."""
     ds = data.dataset
-    kw = dict(device=runtime.device, forward_context=runtime.forward_context)
+    kw = forward.arguments()
     blocks = []
     for part, split, rows in (("retain", "train", data.retain_idx), ("forget", "train", data.forget_idx), ("val", "val", None)):
         s = ds.split(split)
@@ -87,21 +86,21 @@ def attack_rows(dataset: GroupDataset, settings: MetricSettings) -> np.ndarray:
 
 
 def attack(
-    model: nn.Module, dataset: GroupDataset, settings: MetricSettings, runtime: Runtime
+    model: nn.Module, dataset: GroupDataset, settings: MetricSettings, forward: Forward
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """(robust metrics, their intervals and counts) on the attack rows of TEST."""
     rows, t = torch.from_numpy(attack_rows(dataset, settings)), dataset.test
     return robust_evaluation(
         model, t.x[rows], t.y[rows], dataset.groups("test")[rows], dataset.num_classes, settings.attacks,
-        runtime.device, test_rows=len(t),
+        forward.device, test_rows=len(t),
     )
 
 
-def measure(model: nn.Module, data: TaskData, settings: MetricSettings, runtime: Runtime) -> tuple[Predictions, dict[str, float], dict[str, Any]]:
+def measure(model: nn.Module, data: TaskData, settings: MetricSettings, forward: Forward) -> tuple[Predictions, dict[str, float], dict[str, Any]]:
     """(predictions, metrics, details): the predictions, and the catalog's metrics of source
     "attack" with their intervals and counts."""
-    predictions = collect(model, data, settings, runtime)
-    robust, details = attack(model, data.dataset, settings, runtime)
+    predictions = collect(model, data, settings, forward)
+    robust, details = attack(model, data.dataset, settings, forward)
     return predictions, robust, details
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BenchmarkError
-from benchmark.report.schema import SCHEMA_PATH, first_problem, validate_submission
+from benchmark.schema import SCHEMA_PATH, first_problem, validate_submission
 from benchmark.run.record import json_safe
 from benchmark.run.store import atomic_path
 

@@ -62,9 +62,7 @@ def _real(path: str | os.PathLike) -> str:
 def _engine_folders() -> tuple[str, ...]:
     """Where code that is not a method's lives: this package, torch, Lightning, the standard
     library, installed packages."""
-    import benchmark
-
-    folders = {_real(Path(benchmark.__file__).parent), _real(Path(torch.__file__).parent)}
+    folders = {_real(Path(__file__).parents[1]), _real(Path(torch.__file__).parent)}  # this package: benchmark/
     for name in ("lightning", "lightning_fabric", "pytorch_lightning"):
         module = sys.modules.get(name)
         if module is not None and getattr(module, "__file__", None):

@@ -5,7 +5,7 @@ resolved settings that produced it (task and dataset, method and the hash of its
 hyper-parameters, original model, seed, runtime, metric settings). A cell that failed is
 stored too, with its reason, so that the leaderboard shows it as failed; a later run retries it.
 
-The JSON follows ``$defs/cell`` of the published schema (benchmark/report/schema.json,
+The JSON follows ``$defs/cell`` of the published schema (benchmark/schema.json,
 leaderboard/SCHEMA.md), checked when a record is written and when it is read: a file that
 does not match is corrupt (quarantined by the store, and the cell run again).
 """
@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.report.schema import first_problem
+from benchmark.schema import first_problem
 from benchmark.run.store import Store
 
 CELL_SCHEMA_VERSION = 2  # 2: a dataclass with status, the gold's key and the method source's hash
@@ -74,7 +74,7 @@ class CellRecord:
 
     def to_json(self) -> str:
         """The JSON text of the record; ValueError (one line) when it does not match the
-        schema (``$defs/cell`` of benchmark/report/schema.json), so that no such file is written."""
+        schema (``$defs/cell`` of benchmark/schema.json), so that no such file is written."""
         text = json.dumps(json_safe(asdict(self)), indent=1, default=str) + "\n"
         check(json.loads(text))
         return text
@@ -95,7 +95,7 @@ class CellRecord:
 
 def check(data: Any) -> None:
     """ValueError (one line: the JSON path of the first problem) unless ``data`` matches
-    ``$defs/cell`` of the published schema (benchmark/report/schema.json)."""
+    ``$defs/cell`` of the published schema (benchmark/schema.json)."""
     problem = first_problem(data, "cell")
     if problem is not None:
         raise ValueError(f"not a result cell of schema {CELL_SCHEMA_VERSION}: {problem}")

@@ -4,7 +4,7 @@ score it and store its record.
 Scoring has two halves. The device half (``measure_cell``) needs the model: the per-sample
 predictions, features and channel spreads, and the attacks; it stores the predictions and a
 record of status "measured". The host half (``score_cell``) needs only those stored arrays:
-MIU's forest MIA, the balanced MIA, the MI probes (``benchmark/metrics/rescore.py``, the path
+MIU's forest MIA, the balanced MIA, the MI probes (``benchmark/run/rescore.py``, the path
 ``rescore`` takes too); it completes the record ("done"). The local pool runs the host half in
 its own scorer process while the device workers train the next cells.
 
@@ -35,14 +35,14 @@ import lightning as L
 import numpy as np
 import torch
 
-from benchmark.data.dataset import GroupDataset
-from benchmark.data.source import DatasetWriter, read_dataset
+from benchmark.dataset import GroupDataset
+from benchmark.source import DatasetWriter, read_dataset
 from benchmark.errors import BenchmarkError
 from benchmark.hashing import stable_hash
 from benchmark.method import UnlearningMethod, default_hparams, reweights
 from benchmark.metrics import scorecard
 from benchmark.metrics.predictions import Predictions
-from benchmark.metrics.rescore import score_record
+from benchmark.run.rescore import score_record
 from benchmark.model import Classifier, build_model
 from benchmark.registry import PLUGIN_MODULE, MethodRef
 from benchmark.run.failure import CellFailure, check_model, reason
@@ -275,7 +275,7 @@ class Runner:
         path = self.store.original_features(self.original_key(task, seed))
         if self.store.read(path, _read_npz) is None:
             dataset, settings = self.placed(task), self.spec.metrics_for(task)
-            features = scorecard.test_features(self.original(task, seed), dataset, settings, self.spec.runtime)
+            features = scorecard.test_features(self.original(task, seed), dataset, settings, self.spec.runtime.forward)
             groups = dataset.groups("test").numpy()[scorecard.mi_rows(dataset, settings)]
             self.store.write(path, functools.partial(_save_features, features=features, groups=groups))
         return path
@@ -391,7 +391,7 @@ class Runner:
         model, data = self.scoring_inputs(cell, method)
         hparams = dict(method.hparams)
         del method  # its device memory is free before the attacks
-        predictions, metrics, details = scorecard.measure(model, data, settings, self.spec.runtime)
+        predictions, metrics, details = scorecard.measure(model, data, settings, self.spec.runtime.forward)
         self.original_features(task, seed)
         measured = time.perf_counter() - started
         record = self._record(cell, MEASURED)

@@ -38,6 +38,7 @@ from lightning_utilities.core.apply_func import apply_to_collection
 from torch import Tensor
 
 from benchmark.errors import BenchmarkError
+from benchmark.inference import Forward
 from benchmark.settings import OneOf, check_fields
 
 for _name in ("lightning.pytorch", "lightning.fabric", "lightning"):
@@ -191,6 +192,11 @@ class Runtime:
         if precision in ("bf16-mixed", "16-mixed"):
             return MixedPrecision(precision, self.device.type)
         return Precision()  # 32-true
+
+    @property
+    def forward(self) -> Forward:
+        """The device and autocast context of this runtime's forward passes (what scoring is given)."""
+        return Forward(self.device, self.forward_context)
 
     def forward_context(self) -> ContextManager:
         """The precision plugin's forward context (autocast to bf16/fp16 under mixed

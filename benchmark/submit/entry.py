@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from benchmark.errors import BenchmarkError
 from benchmark.hashing import stable_hash
-from benchmark.report.schema import validate_submission
+from benchmark.schema import validate_submission
 from benchmark.run.record import CellRecord
 from benchmark.run.store import warn, write_text
 

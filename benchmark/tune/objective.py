@@ -21,7 +21,7 @@ import dataclasses
 import statistics
 from typing import Any
 
-from benchmark.data.dataset import GroupDataset
+from benchmark.dataset import GroupDataset
 from benchmark.hashing import stable_hash
 from benchmark.metrics.groups import accuracy_metrics, fairness_metrics
 from benchmark.metrics.mia import miu_attack

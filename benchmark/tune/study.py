@@ -144,7 +144,7 @@ class Trials:
             arguments = {**self.spec.method_arguments(plan.method, plan.task), **params}
             method, _ = self.runner.unlearn(cell, arguments=arguments)
             model, data = self.runner.scoring_inputs(cell, method)
-            predictions = scorecard.collect(model, data, self.spec.metrics_for(plan.task), self.spec.runtime)
+            predictions = scorecard.collect(model, data, self.spec.metrics_for(plan.task), self.spec.runtime.forward)
             gaps.append(avg_gap(trial_metrics(predictions), gold))
         return objective(gaps)
 

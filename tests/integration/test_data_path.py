@@ -11,10 +11,10 @@ import pytest
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, WeightedRandomSampler
 
-from benchmark.data import device as device_module
-from benchmark.data.dataset import make_loader
-from benchmark.data.device import prefetch
-from benchmark.data.source import DatasetWriter, read_dataset
+from benchmark import placement as device_module
+from benchmark.dataset import make_loader
+from benchmark.placement import prefetch
+from benchmark.source import DatasetWriter, read_dataset
 from tasks.shapes import ShapesSource
 
 SOURCE = ShapesSource(n_train=70, n_val=8, n_test=8)

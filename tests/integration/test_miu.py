@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from benchmark.data.augment import to_unit_float
-from benchmark.data.dataset import Batch
+from benchmark.augment import to_unit_float
+from benchmark.dataset import Batch
 from benchmark.method import default_hparams
 from benchmark.run.fitting import fit
 from methods.miu import MINE, MIU, StatisticsNetwork, dv_bound, dv_terms, ema_surrogate, eval_features, random_groups

@@ -27,6 +27,7 @@ from benchmark.metrics.robustness import (
     robust_metrics,
     summarise,
 )
+from benchmark.inference import Forward
 from benchmark.run.runtime import Runtime
 from benchmark.run.spec import build_spec
 from tasks.shapes import ShapesSource
@@ -171,7 +172,7 @@ def test_attacks_measured_on_a_dataset_carry_the_budget_and_intervals(tmp_path):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 24 * 24, 2))
     settings = scorecard.MetricSettings(attacks=AttackSettings(aa_steps=2, square_queries=5, pgd_steps=2).resolved())
-    metrics, details = scorecard.attack(model, dataset, settings, Runtime(accelerator="cpu"))
+    metrics, details = scorecard.attack(model, dataset, settings, Forward())
     names = {"pgd_acc", "pgd_worst_group_acc", "autoattack_reduced_acc", "autoattack_reduced_worst_group_acc"}
     assert set(metrics) == set(details["intervals"]) == set(details["counts"]) == names
     assert details["counts"]["pgd_acc"][1] == 16 and details["counts"]["pgd_worst_group_acc"][1] == 4

@@ -14,9 +14,9 @@ import torch
 from torch import nn
 from torch.multiprocessing.spawn import ProcessRaisedException
 
-from benchmark.data.dataset import Batch, Split
+from benchmark.dataset import Batch, Split
 from benchmark.errors import BenchmarkError
-from benchmark.metrics.inference import accuracy, predict_probs
+from benchmark.inference import accuracy, predict_probs
 from benchmark.model import build_model
 from benchmark.run import runner as runner_module
 from benchmark.run import runtime as runtime_module

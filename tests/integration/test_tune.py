@@ -139,7 +139,7 @@ def test_reported_seeds_and_tuning_seeds_never_meet(tmp_path):
 
 
 def test_the_tuning_view_puts_val_in_tests_place_and_is_named_apart():
-    from benchmark.data.dataset import GroupDataset, Split
+    from benchmark.dataset import GroupDataset, Split
 
     def split(n: int, offset: int) -> Split:
         return Split(torch.arange(n).float()[:, None] + offset, torch.zeros(n, dtype=torch.long), torch.zeros(n, dtype=torch.long))

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from benchmark.data.augment import crop_flip
-from benchmark.data.dataset import Batch, make_loader
+from benchmark.augment import crop_flip
+from benchmark.dataset import Batch, make_loader
 from benchmark.task import TaskData, Task
 from benchmark.training import Recipe
 from tasks.shapes import ShapesSource

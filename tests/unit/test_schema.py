@@ -1,4 +1,4 @@
-"""The published JSON Schema (benchmark/report/schema.json): it is a valid Draft 2020-12
+"""The published JSON Schema (benchmark/schema.json): it is a valid Draft 2020-12
 schema; the leaderboard (the committed one, and one scored now) matches it; a broken field is
 named by its JSON path in one line; older leaderboards read with the new fields empty; result
 cells are checked on write and on read; submission entry files."""
@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator
 from benchmark.errors import BenchmarkError
 from benchmark.report import leaderboard
 from benchmark.report.leaderboard import SCHEMA_PATH, Entry, Leaderboard, Stat, validate
-from benchmark.report.schema import validate_submission
+from benchmark.schema import validate_submission
 from benchmark.report.scoring import score
 from benchmark.run.record import CELL_SCHEMA_VERSION, DONE, FAILED, MEASURED, CellRecord, read_record, write_record
 from benchmark.run.store import Store

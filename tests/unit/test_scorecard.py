@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.data.dataset import stratified_rows
+from benchmark.dataset import stratified_rows
 from benchmark.metrics import catalog
 from benchmark.metrics.fairness_gap import ChannelSpread, fairness_gap
 from benchmark.metrics.groups import calibration_metrics, compute_metrics, fairness_metrics

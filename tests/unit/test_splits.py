@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from benchmark.errors import BenchmarkError
-from benchmark.data.splits import check_skew, forget_split
+from benchmark.splits import check_skew, forget_split
 from benchmark.task import Task
 from tasks.shapes import ShapesSource
 

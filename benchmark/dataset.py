@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from benchmark.data.device import fits, gather, indexed, prefetch
+from benchmark.placement import fits, gather, indexed, prefetch
 
 SPLITS = ("train", "val", "test")
 

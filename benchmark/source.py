@@ -21,13 +21,14 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 import torch
 
-from benchmark.data.augment import AUGMENTATIONS
-from benchmark.data.dataset import SPLITS, GroupDataset, Split
+from benchmark.augment import AUGMENTATIONS
+from benchmark.dataset import SPLITS, GroupDataset, Split
 from benchmark.errors import BenchmarkError
 from benchmark.hashing import stable_hash
 from benchmark.model import ModelSpec
-from benchmark.metrics.robustness import DEFAULT_EPS
 from benchmark.training import Recipe
+
+DEFAULT_EPS = 8 / 255  # L-inf attack radius of images in [0, 1]: REFERENCE §5, torchattacks' default
 
 Report = Callable[[str, int, int], None]
 

@@ -8,12 +8,26 @@ single-use, and one call enters it once around its loop."""
 from __future__ import annotations
 
 from contextlib import contextmanager, nullcontext
-from typing import Callable, ContextManager, Iterator
+from dataclasses import dataclass
+from typing import Any, Callable, ContextManager, Iterator
 
 import torch
 from torch import Tensor, nn
 
-from benchmark.data.augment import to_unit_float
+from benchmark.augment import to_unit_float
+
+
+@dataclass(frozen=True)
+class Forward:
+    """Where and how forward passes run: the device, and the factory of the context each loop
+    of passes runs in (a runtime's ``Forward`` autocasts as its training did)."""
+
+    device: torch.device = torch.device("cpu")
+    context: Callable[[], ContextManager] = nullcontext
+
+    def arguments(self) -> dict[str, Any]:
+        """The keyword arguments ``predict_probs`` and ``predict_with_features`` take."""
+        return {"device": self.device, "forward_context": self.context}
 
 
 @contextmanager
