@@ -18,57 +18,75 @@ from benchmark.run.signals import Stopped, stop_on_signals
 err_console = Console(stderr=True)
 
 
+def _devices(text: str) -> int | str:
+    """``--devices``: a count as a number; anything else ('auto', '0,1') as given."""
+    return int(text) if text.isdigit() else text
+
+
+#: the flags of ``run``, ``tune`` and ``submit``, each declared once (``add_argument``'s keyword
+#: arguments); a flag whose dest is a config setting sets it, ``section.key`` a key of that section
+SHARED_FLAGS: dict[str, dict[str, Any]] = {
+    "--methods": {"nargs": "+", "metavar": "M", "help": "method names, NAME+rw, or FILE.py:CLASS (default: all registered)"},
+    "--tasks": {"nargs": "+", "metavar": "T", "help": "task suites, task ids or suite files FILE.py:FUNCTION, each optionally followed by :key=value,... (default: the default tasks)"},
+    "--seeds": {"nargs": "+", "type": int, "metavar": "S", "help": "seeds (default: 0 1 2)"},
+    "--out": {"type": Path, "help": "results and model cache (default: ./runs)"},
+    "--leaderboard": {"type": Path, "help": "where the leaderboard (and submitted entries/) go (default: ./leaderboard)"},
+    "--config": {"type": Path, "help": "YAML config file; options given here override it"},
+    "--accelerator": {"dest": "runtime.accelerator", "metavar": "ACCELERATOR", "help": "cpu, gpu or auto (default: auto)"},
+    "--devices": {"dest": "runtime.devices", "type": _devices, "metavar": "DEVICES", "help": "devices per job, as Lightning takes them (default: 1)"},
+    "--precision": {"dest": "runtime.precision", "metavar": "PRECISION", "help": "auto (bf16-mixed on a GPU with bf16, else 16-mixed; 32-true on the CPU), 32-true, bf16-mixed, or 16-mixed (GPU)"},
+    "--strategy": {"dest": "runtime.strategy", "metavar": "STRATEGY", "help": "auto (one process per job), or ddp: one job on --devices N >= 2 GPUs (or N CPU processes) with Lightning's DDP, spawned; NCCL on GPUs, gloo on the CPU"},
+    "--workers": {"help": "cells run at once in worker processes: a number, or auto (one per GPU; on the CPU one per core, up to 8, one thread each)"},
+    "--data": {"action": "append", "metavar": "NAME=PATH", "help": "a dataset's local copy (repeatable)"},
+    "--preset": {"choices": ["quick", "paper"], "help": "quick: a CPU budget; paper: the papers' models and recipes"},
+    "--tuned": {"type": Path, "metavar": "DIR", "help": "where the tuned settings files are (default: ./configs/tuned)"},
+    "--pretrained": {"dest": "model.pretrained", "metavar": "PATH", "help": "a local file of pretrained backbone weights (for --preset paper offline)"},
+    "--compile": {"dest": "model.compile", "action": "store_true", "default": None, "help": "run the backbone through torch.compile (faster on a GPU; its own cache keys)"},
+    "--timeout": {"type": float, "metavar": "SECONDS", "help": "per-cell time limit; a cell past it is stopped and stored as failed (default: the preset's)"},
+    "--executor": {"choices": ["local", "ray"], "default": "local", "help": "where cells (tune: trials) run: local worker processes (default), or Ray tasks on an existing cluster (pip install 'unlearn-bench[ray]'; tune: --workers of them, on nodes that share --out)"},
+    "--ray-address": {"metavar": "ADDRESS", "help": "the Ray cluster for --executor ray (default: RAY_ADDRESS, else this node's cluster; 'local' starts a local instance)"},
+    "--shard": {"metavar": "I/N", "help": "run only slice I of N of the cells (e.g. a SLURM array task per slice, one shared --out; then `unlearn-bench leaderboard` merges them)"},
+    "--hparams": {"dest": "hparams_from", "choices": ["tuned", "defaults"], "help": "tuned: each method's tuned settings where configs/tuned has them for the task (default); defaults: the hand-set ones"},
+    "--trials": {"dest": "tune.trials", "type": int, "metavar": "N", "help": "trials per method x task, the same for every method (default: 16)"},
+    "--tune-seeds": {"dest": "tune.seeds", "nargs": "+", "type": int, "metavar": "S", "help": "tuning seeds, each >= 1000 (default: 1000)"},
+    "--debug": {"action": "store_true", "help": "keep and print the traceback of each failed cell (for a non-finite loss: with the lines of the method's own code that returned it; every step's loss is checked)"},
+}
+#: what each command takes of them
+EVERY_COMMAND = ("--tasks", "--out", "--config", "--workers")
+RUN_AND_TUNE = ("--methods", "--accelerator", "--devices", "--precision", "--data", "--preset", "--tuned", "--executor", "--ray-address")
+RUN_FLAGS = (*EVERY_COMMAND, *RUN_AND_TUNE, "--seeds", "--leaderboard", "--strategy", "--pretrained", "--compile", "--timeout", "--shard", "--hparams", "--debug")
+TUNE_FLAGS = (*EVERY_COMMAND, *RUN_AND_TUNE, "--trials", "--tune-seeds")
+SUBMIT_FLAGS = (*EVERY_COMMAND, "--seeds", "--leaderboard", "--debug")
+
+
+def _command(commands: Any, name: str, flags: Sequence[str], **described: str) -> argparse.ArgumentParser:
+    """Subcommand ``name`` with the shared ``flags`` it takes."""
+    parser = commands.add_parser(name, **described)
+    for flag in flags:
+        parser.add_argument(flag, **SHARED_FLAGS[flag])
+    return parser
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="unlearn-bench", description="Benchmark suite for group-robust machine unlearning."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    # the flags that choose what to run and where: shared by run and tune
-    selection = argparse.ArgumentParser(add_help=False)
-    selection.add_argument("--methods", nargs="+", metavar="M", help="method names, NAME+rw, or FILE.py:CLASS (default: all registered)")
-    selection.add_argument("--tasks", nargs="+", metavar="T", help="task suites, task ids or suite files FILE.py:FUNCTION, each optionally followed by :key=value,... (default: the default tasks)")
-    selection.add_argument("--out", type=Path, help="results and model cache (default: ./runs)")
-    selection.add_argument("--config", type=Path, help="YAML config file; options given here override it")
-    selection.add_argument("--accelerator", help="cpu, gpu or auto (default: auto)")
-    selection.add_argument("--devices", help="devices per job, as Lightning takes them (default: 1)")
-    selection.add_argument("--precision", help="auto (bf16-mixed on a GPU with bf16, else 16-mixed; 32-true on the CPU), 32-true, bf16-mixed, or 16-mixed (GPU)")
-    selection.add_argument("--workers", help="cells run at once in worker processes: a number, or auto (one per GPU; on the CPU one per core, up to 8, one thread each)")
-    selection.add_argument("--data", action="append", metavar="NAME=PATH", help="a dataset's local copy (repeatable)")
-    selection.add_argument("--preset", choices=["quick", "paper"], help="quick: a CPU budget; paper: the papers' models and recipes")
-    selection.add_argument("--tuned", type=Path, metavar="DIR", help="where the tuned settings files are (default: ./configs/tuned)")
-
-    run = commands.add_parser(
-        "run", parents=[selection],
+    _command(
+        commands, "run", RUN_FLAGS,
         help="run methods x tasks x seeds and write results and the leaderboard",
         description="Run every method on every task for every seed, score each against the gold "
         "(retrain) model and write the leaderboard. With no options: the default benchmark.",
     )
-    run.add_argument("--seeds", nargs="+", type=int, metavar="S", help="seeds (default: 0 1 2)")
-    run.add_argument("--leaderboard", type=Path, help="where the leaderboard goes (default: ./leaderboard)")
-    run.add_argument("--strategy", help="auto (one process per job), or ddp: one job on --devices N >= 2 GPUs (or N CPU processes) with Lightning's DDP, spawned; NCCL on GPUs, gloo on the CPU")
-    run.add_argument("--pretrained", metavar="PATH", help="a local file of pretrained backbone weights (for --preset paper offline)")
-    run.add_argument("--compile", action="store_true", default=None, help="run the backbone through torch.compile (faster on a GPU; its own cache keys)")
-    run.add_argument("--timeout", type=float, metavar="SECONDS", help="per-cell time limit; a cell past it is stopped and stored as failed (default: the preset's)")
-    run.add_argument("--executor", choices=["local", "ray"], default="local", help="where cells run: local worker processes (default), or Ray tasks on an existing cluster (pip install 'unlearn-bench[ray]')")
-    run.add_argument("--ray-address", metavar="ADDRESS", help="the Ray cluster for --executor ray (default: RAY_ADDRESS, else this node's cluster; 'local' starts a local instance)")
-    run.add_argument("--shard", metavar="I/N", help="run only slice I of N of the cells (e.g. a SLURM array task per slice, one shared --out; then `unlearn-bench leaderboard` merges them)")
-    run.add_argument("--hparams", dest="hparams_from", choices=["tuned", "defaults"], help="tuned: each method's tuned settings where configs/tuned has them for the task (default); defaults: the hand-set ones")
-    run.add_argument("--debug", action="store_true", help="keep and print the traceback of each failed cell (for a non-finite loss: with the lines of the method's own code that returned it; every step's loss is checked)")
-
-    tune = commands.add_parser(
-        "tune", parents=[selection],
+    _command(
+        commands, "tune", TUNE_FLAGS,
         help="tune every method's hyper-parameters with the same Optuna budget, on tuning seeds and VAL rows",
         description="For every method x task, an Optuna study (TPE, seeded) of --trials trials over the method's search "
         "space, each trial unlearning on the tuning seeds (1000 and up, never reported) and scored by Avg. Gap to that "
         "seed's gold with VAL in TEST's place. Studies are kept in <out>/tuning (a killed tune resumes; several tune "
         "commands on one --out share the studies); the best settings go to <tuned>/<suite>.yaml, which `run` uses.",
     )
-    tune.add_argument("--trials", type=int, metavar="N", help="trials per method x task, the same for every method (default: 16)")
-    tune.add_argument("--tune-seeds", nargs="+", type=int, metavar="S", help="tuning seeds, each >= 1000 (default: 1000)")
-    tune.add_argument("--executor", choices=["local", "ray"], default="local", help="where trials run: local worker processes (default), or --workers Ray tasks on a cluster whose nodes share --out")
-    tune.add_argument("--ray-address", metavar="ADDRESS", help="the Ray cluster for --executor ray (default: RAY_ADDRESS, else this node's cluster; 'local' starts a local instance)")
-    tune.set_defaults(seeds=None, leaderboard=None, strategy=None, pretrained=None, compile=None, timeout=None, shard=None, hparams_from=None)
 
     listing = commands.add_parser("list", help="list registered methods or tasks", description="List registered methods or tasks.")
     listing.add_argument("what", choices=["methods", "tasks"])
@@ -94,25 +112,15 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("plugin", metavar="PLUGIN", help="FILE.py:CLASS or a registered method name")
     validate.add_argument("--out", type=Path, help="keep the tiny task's data and original model in this store (default: a temporary directory)")
 
-    submit = commands.add_parser(
-        "submit",
+    submit = _command(
+        commands, "submit", SUBMIT_FLAGS,
         help="validate a method plugin, run it over the benchmark grid and add its entry to the leaderboard",
         description="Validate PLUGIN, run it on the official grid (the default benchmark's tasks and seeds, as "
         "`unlearn-bench run`; --config, --tasks or --seeds make a custom grid), write <leaderboard>/entries/<method>.json "
         "(its cells and their provenance) and rebuild the leaderboard with it.",
     )
     submit.add_argument("plugin", metavar="PLUGIN", help="FILE.py:CLASS or a registered method name")
-    submit.add_argument("--out", type=Path, help="results and model cache (default: ./runs)")
-    submit.add_argument("--leaderboard", type=Path, help="where the leaderboard and its entries/ go (default: ./leaderboard)")
-    submit.add_argument("--config", type=Path, help="YAML config file (a custom grid); options given here override it")
-    submit.add_argument("--tasks", nargs="+", metavar="T", help="task suites or task ids (a custom grid)")
-    submit.add_argument("--seeds", nargs="+", type=int, metavar="S", help="seeds (a custom grid)")
-    submit.add_argument("--workers", help="cells run at once in worker processes: a number, or auto")
     submit.add_argument("--no-tune", action="store_true", help="skip tuning: run the plugin's hand-set settings (the entry is marked untuned)")
-    submit.add_argument("--debug", action="store_true", help="keep and print the traceback of each failed cell (for a non-finite loss: with the lines of the method's own code that returned it; every step's loss is checked)")
-    submit.set_defaults(methods=None, accelerator=None, devices=None, precision=None, strategy=None, data=None, preset=None,
-                        pretrained=None, compile=None, timeout=None, shard=None, executor="local", ray_address=None,
-                        hparams_from=None, tuned=None, trials=None, tune_seeds=None)
 
     data = commands.add_parser("data", help="inspect a dataset's local copy", description="Inspect a dataset's local copy.")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
@@ -145,47 +153,28 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _runtime_flags(args: argparse.Namespace, config: dict) -> dict | None:
-    flags = {k: getattr(args, k) for k in ("accelerator", "devices", "precision", "strategy") if getattr(args, k) is not None}
-    if not flags:
-        return None
-    if "devices" in flags and flags["devices"].isdigit():
-        flags["devices"] = int(flags["devices"])
-    return {**(config.get("runtime") or {}), **flags}
+def _settings(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]:
+    """The config's settings with the flags given over them (a flag whose dest is ``section.key``
+    sets that key of the section; the flags that are no setting are left out)."""
+    from benchmark.run.spec import Config
+
+    settings = dict(config)
+    for dest, value in vars(args).items():
+        section, _, key = dest.rpartition(".")
+        if value is None or (section or key) not in Config.model_fields:
+            continue
+        if not section:
+            settings[key] = value
+        elif isinstance(settings.get(section) or {}, dict):  # a section that is no mapping is refused as it is
+            settings[section] = {**(settings.get(section) or {}), key: value}
+    return settings
 
 
-def _model_flags(args: argparse.Namespace, config: dict) -> dict | None:
-    flags = {k: getattr(args, k) for k in ("pretrained", "compile") if getattr(args, k)}
-    return {**(config.get("model") or {}), **flags} if flags else None
-
-
-def _spec(args: argparse.Namespace, config: dict, methods: list[str] | None = None) -> Any:
+def _spec(args: argparse.Namespace, config: dict[str, Any], methods: list[str] | None = None) -> Any:
     """The run's spec from the config and the flags (``methods`` instead of ``--methods``)."""
     from benchmark.run.spec import build_spec
 
-    return build_spec(
-        config,
-        methods=methods or args.methods,
-        tasks=args.tasks,
-        seeds=args.seeds,
-        out=args.out,
-        leaderboard=args.leaderboard,
-        runtime=_runtime_flags(args, config),
-        workers=args.workers,
-        data=args.data,
-        preset=args.preset,
-        model=_model_flags(args, config),
-        timeout=args.timeout,
-        shard=args.shard,
-        hparams_from=args.hparams_from,
-        tuned=args.tuned,
-        tune=_tune_flags(args, config),
-    )
-
-
-def _tune_flags(args: argparse.Namespace, config: dict) -> dict | None:
-    flags = {k: v for k, v in (("trials", getattr(args, "trials", None)), ("seeds", getattr(args, "tune_seeds", None))) if v is not None}
-    return {**(config.get("tune") or {}), **flags} if flags else None
+    return build_spec(_settings(args, config), methods=methods)
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
@@ -217,7 +206,7 @@ def _execute(spec: Any, args: argparse.Namespace, console: Console) -> tuple[Any
             progress.update(rows[worker], description=f"  {what}", completed=done, total=total or None)
 
         result = benchmark.execute(
-            args.executor, ray_address=args.ray_address, debug=bool(getattr(args, "debug", False)), report=report,
+            getattr(args, "executor", "local"), ray_address=getattr(args, "ray_address", None), debug=args.debug, report=report,
             planned=lambda n: progress.update(overall, total=n), finished=lambda outcome: progress.advance(overall),
         )  # fmt: skip
         for row in rows.values():

@@ -26,6 +26,7 @@ Writing one::
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import typing
@@ -39,12 +40,12 @@ from benchmark.augment import to_unit_float
 from benchmark.dataset import Batch, Passes
 from benchmark.errors import BenchmarkError
 from benchmark.model import Classifier
-from benchmark.settings import Range, check_settings
+from benchmark.settings import Range, check_settings, field_rules, field_types
 from benchmark.task import Task, TaskData
-from benchmark.training import RECIPE_RULES, TrainingModule
+from benchmark.training import OptimiserSettings, Recipe, TrainingModule
 
-#: the ranges of the common hyper-parameters: a recipe's, but a method may train 0 epochs
-HPARAM_RULES = {**RECIPE_RULES, "epochs": Range(0)}
+#: the rules of the common hyper-parameters (``OptimiserSettings``': a method may train 0 epochs)
+HPARAM_RULES = field_rules(OptimiserSettings)
 
 #: what ``unlearn-bench tune`` searches for every method: the common optimiser settings, each
 #: over its declared range (the learning rate over SalUn's grid, REFERENCE §8; ours otherwise)
@@ -71,10 +72,11 @@ class Search:
 class UnlearningMethod(TrainingModule):
     """Base class of every unlearning method (built-in or plugin).
 
-    Common hyper-parameters: ``epochs``, ``lr``, ``batch_size``, ``momentum``,
-    ``weight_decay``, ``warmup_epochs``, ``schedule`` (SGD with a warm-up/cosine schedule
-    unless ``configure_optimizers`` is overridden) and ``reweight`` (REWEIGHT on the retain
-    loader, the ``+rw`` variant).
+    Common hyper-parameters: the ``OptimiserSettings`` (``epochs``, ``lr``, ``batch_size``,
+    ``momentum``, ``weight_decay``, ``warmup_epochs``, ``schedule``: SGD with a warm-up/cosine
+    schedule unless ``configure_optimizers`` is overridden), with its defaults unless the method
+    names one among its own keyword arguments, and ``reweight`` (REWEIGHT on the retain loader,
+    the ``+rw`` variant).
     """
 
     #: the name a method loaded from a file goes by (its leaderboard rows, its ``hparams`` key);
@@ -84,6 +86,9 @@ class UnlearningMethod(TrainingModule):
     paper: ClassVar[str] = ""
     #: its result is the reference (gold) that the other methods are scored against
     is_gold: ClassVar[bool] = False
+    #: its common hyper-parameters are the task's ``Recipe`` (``select_best_on_val`` too), each
+    #: None by default: the recipe's value (the gold retrain trains as the original did)
+    trains_with_recipe: ClassVar[bool] = False
     #: per-dataset defaults: {dataset name, or "<dataset> r=<r>" for one forget ratio: {hyper-parameter: value}}
     dataset_overrides: ClassVar[dict[str, dict[str, Any]]] = {}
     #: whether it trains on the retain set (only then does REWEIGHT, ``+rw``, mean anything)
@@ -98,31 +103,13 @@ class UnlearningMethod(TrainingModule):
     search: ClassVar[Search] = Search()
 
     def __init__(
-        self,
-        model: Classifier,
-        original: Classifier,
-        data: TaskData,
-        *,
-        epochs: int = 3,
-        lr: float = 0.01,
-        batch_size: int = 64,
-        momentum: float = 0.9,
-        weight_decay: float = 5e-4,
-        warmup_epochs: int = 0,
-        schedule: str = "cosine",
-        reweight: bool = False,
+        self, model: Classifier, original: Classifier, data: TaskData, *, reweight: bool = False, **common: Any
     ) -> None:
-        super().__init__(
-            model,
-            data.dataset,
-            epochs=epochs,
-            lr=lr,
-            batch_size=batch_size,
-            momentum=momentum,
-            weight_decay=weight_decay,
-            warmup_epochs=warmup_epochs,
-            schedule=schedule,
-        )
+        """``common``: common hyper-parameters given; the others (and those given as None) take
+        their defaults, ``OptimiserSettings``' or the task's recipe's (``trains_with_recipe``)."""
+        defaults = data.recipe if self.trains_with_recipe else OptimiserSettings()
+        given = {k: v for k, v in common.items() if v is not None}
+        super().__init__(model, data.dataset, **{**dataclasses.asdict(defaults), **given})
         self.original = original
         self.data = data
 
@@ -193,15 +180,26 @@ def _hparam_parameters(cls: type[UnlearningMethod]) -> dict[str, tuple[inspect.P
     return found
 
 
+def _common(cls: type[UnlearningMethod]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The common hyper-parameters' defaults and types: ``OptimiserSettings``', or for a method
+    that trains with the task's recipe the ``Recipe``'s fields, each None (the recipe's) by default."""
+    if cls.trains_with_recipe:
+        types = field_types(Recipe)
+        return dict.fromkeys(types), {name: hint | None for name, hint in types.items()}
+    return dataclasses.asdict(OptimiserSettings()), field_types(OptimiserSettings)
+
+
 def default_hparams(cls: type[UnlearningMethod]) -> dict[str, Any]:
-    """Keyword arguments with defaults along the class's ``__init__`` chain (subclass wins)."""
-    return {name: p.default for name, (p, _) in _hparam_parameters(cls).items()}
+    """The common hyper-parameters' defaults, then the keyword arguments with defaults along the
+    class's ``__init__`` chain (subclass wins)."""
+    return {**_common(cls)[0], **{name: p.default for name, (p, _) in _hparam_parameters(cls).items()}}
 
 
 def hparam_types(cls: type[UnlearningMethod]) -> dict[str, Any]:
-    """The type each hyper-parameter takes: its default's; for a None default, its annotation
-    (``int | None``), or anything when it has none that resolves."""
-    return {name: _hparam_type(p, init) for name, (p, init) in _hparam_parameters(cls).items()}
+    """The type each hyper-parameter takes: a common one's declared type; another's, its
+    default's; for a None default, its annotation (``int | None``), or anything when it has
+    none that resolves."""
+    return {**_common(cls)[1], **{name: _hparam_type(p, init) for name, (p, init) in _hparam_parameters(cls).items()}}
 
 
 def _hparam_type(p: inspect.Parameter, init: Callable) -> Any:
@@ -241,20 +239,19 @@ def resolve_hparams(
     return chosen
 
 
-def check_hparams(cls: type[UnlearningMethod], values: dict[str, Any], name: str) -> None:
-    """The user's hyper-parameters ``values`` for method ``name`` (the key under ``hparams``):
-    known names, each of its type (``hparam_types``; an int for a float), and in the range of
-    the common ones."""
-    _check_known(cls, values, name)
-    check_settings(hparam_types(cls), values, f"hparams.{name}", HPARAM_RULES)
+def check_hparams(cls: type[UnlearningMethod], values: dict[str, Any], name: str, where: str = "") -> None:
+    """Hyper-parameters ``values`` for method ``name``: known names, each of its type
+    (``hparam_types``; an int for a float), and in the range of the common ones. ``where``: the
+    settings they come from, which each fault names (default: the user's ``hparams.<name>``)."""
+    _check_known(cls, values, name, f"{where}.{name}: " if where else "")
+    check_settings(hparam_types(cls), values, f"{where or 'hparams'}.{name}", HPARAM_RULES)
 
 
-def _check_known(cls: type[UnlearningMethod], values: dict[str, Any], name: str) -> None:
+def _check_known(cls: type[UnlearningMethod], values: dict[str, Any], name: str, where: str = "") -> None:
     defaults = default_hparams(cls)
     unknown = sorted(set(values) - set(defaults))
     if unknown:
         raise BenchmarkError(
-            f"method {name} has no hyper-parameter {', '.join(map(repr, unknown))}; "
+            f"{where}method {name} has no hyper-parameter {', '.join(map(repr, unknown))}; "
             f"it takes: {', '.join(sorted(defaults))}"
         )
-

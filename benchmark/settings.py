@@ -3,6 +3,10 @@ hyper-parameters with their types): unknown keys, types, then rules (a ``Range``
 ``OneOf``). Each fault is one ``BenchmarkError`` line naming the full key (``recipe.epochs``,
 ``metrics.attacks.pgd_steps``, ``hparams.finetune.lr``), the value and what is allowed.
 
+pydantic validates, strictly as YAML and flags give values: an int where a float is expected,
+a list where a tuple is, a bool never a number. A dataclass may declare a field's rule beside
+its type, ``Annotated[int, Range(1)]``.
+
 It sits at the bottom of the engine, beside ``errors``: the contracts (model, training,
 method, runtime) check their own fields with it, and it imports none of them.
 """
@@ -15,9 +19,16 @@ import types
 import typing
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal, Mapping, Protocol, Union
+from typing import Annotated, Any, Literal, Mapping, Protocol, Union
+
+from pydantic import AfterValidator, ConfigDict, Strict, TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails, PydanticCustomError
+from typing_extensions import TypedDict  # pydantic reads typing's TypedDict only from Python 3.12
 
 from benchmark.errors import BenchmarkError
+
+#: strict, as YAML gives values; any class a plugin annotates with is checked with isinstance
+STRICT = ConfigDict(strict=True, arbitrary_types_allowed=True)
 
 
 class Rule(Protocol):
@@ -64,28 +75,36 @@ def fault(key: str, expected: Any, value: Any) -> BenchmarkError:
 # -- types ----------------------------------------------------------------------------
 
 
-def matches(value: Any, hint: Any) -> bool:
-    """Whether ``value`` (as YAML or a flag gives it) fits the type ``hint``: an int where a
-    float is expected, a list where a tuple is; a bool is never a number."""
+def as_given(hint: Any) -> Any:
+    """``hint`` as YAML and flags give its values: a tuple (or list) also as the other; Literal
+    choices compared with their types, as ``OneOf``."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is Any:
-        return True
     if origin in (Union, types.UnionType):
-        return any(matches(value, a) for a in args)
+        return Union[tuple(as_given(a) for a in args)]
     if origin is Literal:
-        return OneOf(args).holds(value)
+        return Annotated[Any, AfterValidator(_ruled(OneOf(args)))]
     if origin in (tuple, list) or hint in (tuple, list):
-        item = args[0] if args else Any
-        return isinstance(value, (tuple, list)) and all(matches(v, item) for v in value)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, hint)
+        item = as_given(args[0]) if args else Any
+        return Annotated[tuple[item, ...], Strict(False)]
+    return hint
+
+
+@cache
+def _adapter(hint: Any) -> TypeAdapter:
+    return TypeAdapter(as_given(hint), config=STRICT)
+
+
+def matches(value: Any, hint: Any) -> bool:
+    """Whether ``value`` (as YAML or a flag gives it) fits the type ``hint``."""
+    try:
+        _adapter(hint).validate_python(value)
+    except ValidationError:
+        return False
+    return True
 
 
 def describe(hint: Any) -> str:
-    """A type as the user reads it: 'int', 'float', 'int or None', 'list of float'."""
+    """A type as the user reads it: 'int', 'float', 'int or None', 'list of float', 'mapping'."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (Union, types.UnionType):
         return " or ".join(describe(a) for a in args)
@@ -93,43 +112,75 @@ def describe(hint: Any) -> str:
         return str(OneOf(args))
     if origin in (tuple, list) or hint in (tuple, list):
         return f"list of {describe(args[0])}" if args else "list"
+    if origin is dict or hint is dict:
+        return "mapping"
     return "None" if hint is type(None) else getattr(hint, "__name__", str(hint))
 
 
 @cache
 def field_types(cls: type) -> dict[str, Any]:
-    """A dataclass's fields and their (resolved) annotations."""
+    """A dataclass's fields and their (resolved) annotations, without their rules."""
     hints = typing.get_type_hints(cls)
     return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls)}
+
+
+@cache
+def field_rules(cls: type) -> dict[str, Rule]:
+    """The rules a dataclass declares beside its fields' types (``Annotated[int, Range(1)]``)."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    found = {f.name: [m for m in getattr(hints.get(f.name), "__metadata__", ()) if hasattr(m, "holds")] for f in dataclasses.fields(cls)}
+    return {name: rules[0] for name, rules in found.items() if rules}
 
 
 # -- the checker --------------------------------------------------------------------------
 
 
-def check_known(names: typing.Iterable[str], mapping: Mapping[str, Any], where: str) -> None:
-    unknown = sorted(set(mapping) - set(names))
-    if unknown:
-        section = where.split(".")[0]
-        raise BenchmarkError(
-            f"bad {section} settings: unknown key {', '.join(f'{where}.{k}' for k in unknown)}; "
-            f"known: {', '.join(sorted(names))}"
-        )
+def _ruled(rule: Rule) -> typing.Callable[[Any], Any]:
+    """A pydantic validator of ``rule`` (a None value passes: it is the type's to refuse)."""
+
+    def check(value: Any) -> Any:
+        if value is not None and not rule.holds(value):
+            raise PydanticCustomError("rule", "{rule}", {"rule": str(rule)})
+        return value
+
+    return check
+
+
+@cache
+def _validator(hints: tuple[tuple[str, Any], ...], rules: tuple[tuple[str, Rule], ...]) -> TypeAdapter:
+    """pydantic's validator of a mapping of settings ``hints``, each optional, each with its rule; no other key."""
+    ruled = dict(rules)
+    fields = {name: Annotated[as_given(hint), AfterValidator(_ruled(ruled[name]))] if name in ruled else as_given(hint) for name, hint in hints}
+    settings = TypedDict("Settings", fields, total=False)  # type: ignore[misc]
+    settings.__pydantic_config__ = ConfigDict(STRICT, extra="forbid")  # type: ignore[attr-defined]
+    return TypeAdapter(settings)
 
 
 def check_settings(
     schema: type | Mapping[str, Any], mapping: Mapping[str, Any], where: str, rules: Mapping[str, Rule] | None = None
 ) -> None:
-    """Check ``mapping`` against ``schema`` (a dataclass, whose annotations give the types, or
-    a mapping of names to types) and ``rules``; raise on the first fault."""
-    hints = field_types(schema) if isinstance(schema, type) else schema
-    check_known(hints, mapping, where)
-    for key, value in mapping.items():
-        if not matches(value, hints[key]):
-            raise fault(f"{where}.{key}", describe(hints[key]), value)
-    for key, rule in (rules or {}).items():
-        value = mapping.get(key)
-        if value is not None and not rule.holds(value):
-            raise fault(f"{where}.{key}", rule, value)
+    """Check ``mapping`` against ``schema`` (a dataclass, whose annotations give the types and
+    may give rules, or a mapping of names to types) and ``rules``; raise on the first fault."""
+    hints = field_types(schema) if isinstance(schema, type) else dict(schema)
+    rules = {**(field_rules(schema) if isinstance(schema, type) else {}), **(rules or {})}
+    try:
+        _validator(tuple(hints.items()), tuple((k, r) for k, r in rules.items() if k in hints)).validate_python(dict(mapping))
+    except ValidationError as err:
+        raise _fault(err.errors(), hints, mapping, where) from None
+
+
+def _fault(errors: list[ErrorDetails], hints: Mapping[str, Any], mapping: Mapping[str, Any], where: str) -> BenchmarkError:
+    """The line of the first fault: every unknown key, else the first value of a wrong type or out of its rule."""
+    unknown = [e["loc"][0] for e in errors if e["type"] in ("extra_forbidden", "invalid_key")]
+    if unknown:
+        return BenchmarkError(
+            f"bad {where.split('.')[0]} settings: unknown key {', '.join(f'{where}.{k}' for k in sorted(unknown, key=str))}; "
+            f"known: {', '.join(sorted(hints))}"
+        )
+    first = errors[0]
+    key = first["loc"][0]
+    expected = first["ctx"]["rule"] if first["type"] == "rule" else describe(hints[key])
+    return fault(f"{where}.{key}", expected, mapping[key])
 
 
 def check_fields(obj: Any, where: str, rules: Mapping[str, Rule] | None = None) -> None:

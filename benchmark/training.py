@@ -4,8 +4,8 @@ that unlearning methods share (optimiser, schedule, batch preparation)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Annotated, Any
 
 import lightning as L
 import torch
@@ -20,34 +20,43 @@ from benchmark.model import Classifier
 from benchmark.settings import OneOf, Range, check_fields
 
 SCHEDULES = ("cosine", "constant")
-#: the ranges of a recipe's numbers, and its schedules
-RECIPE_RULES = {
-    "epochs": Range(1),
-    "batch_size": Range(1),
-    "lr": Range(0, above=True),
-    "momentum": Range(0, 1),
-    "weight_decay": Range(0),
-    "warmup_epochs": Range(0),
-    "schedule": OneOf(SCHEDULES),
-}
+Epochs = Annotated[int, Range(0)]
+LearningRate = Annotated[float, Range(0, above=True)]
 
 
 @dataclass(frozen=True)
-class Recipe:
-    """How the original and gold models are trained (REFERENCE §3): SGD with momentum,
-    linear warm-up then a cosine (or constant) schedule, best-validation weights kept."""
+class OptimiserSettings:
+    """The common optimiser settings, declared once with their rules: SGD with momentum and
+    weight decay over ``epochs`` passes in batches of ``batch_size``, the learning rate ramped up
+    linearly over ``warmup_epochs``, then a cosine (or constant) ``schedule``. The defaults are
+    an unlearning method's (``UnlearningMethod``); a ``Recipe`` states the ones it changes."""
 
-    epochs: int = 12
-    batch_size: int = 64
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    warmup_epochs: int = 1
-    schedule: str = "cosine"
+    epochs: Epochs = 3
+    batch_size: Annotated[int, Range(1)] = 64
+    lr: LearningRate = 0.01
+    momentum: Annotated[float, Range(0, 1)] = 0.9
+    weight_decay: Annotated[float, Range(0)] = 5e-4
+    warmup_epochs: Epochs = 0
+    schedule: Annotated[str, OneOf(SCHEDULES)] = "cosine"
+
+    @classmethod
+    def of(cls, settings: Any) -> dict[str, Any]:
+        """The common optimiser settings among ``settings``' attributes (a recipe's)."""
+        return {f.name: getattr(settings, f.name) for f in fields(cls)}
+
+
+@dataclass(frozen=True)
+class Recipe(OptimiserSettings):
+    """How the original and gold models are trained (REFERENCE §3): the common optimiser
+    settings, at least one epoch, and the best-validation weights kept."""
+
+    epochs: Epochs = 12
+    lr: LearningRate = 0.05
+    warmup_epochs: Epochs = 1
     select_best_on_val: bool = True
 
     def __post_init__(self) -> None:
-        check_fields(self, "recipe", RECIPE_RULES)
+        check_fields(self, "recipe", {"epochs": Range(1)})
 
 
 def warmup_schedule(step: int, total: int, warmup: int, kind: str) -> float:
@@ -68,23 +77,13 @@ class TrainingModule(L.LightningModule):
     Hyper-parameters are the constructor's keyword arguments and land in ``self.hparams``.
     """
 
-    def __init__(
-        self,
-        model: Classifier,
-        dataset: GroupDataset,
-        *,
-        epochs: int,
-        lr: float,
-        batch_size: int,
-        momentum: float = 0.9,
-        weight_decay: float = 5e-4,
-        warmup_epochs: int = 0,
-        schedule: str = "cosine",
-    ) -> None:
+    def __init__(self, model: Classifier, dataset: GroupDataset, **settings: Any) -> None:
+        """``settings``: every one of the ``OptimiserSettings`` (and any other hyper-parameter)."""
         super().__init__()
         self.model = model
         self.dataset = dataset
         self.save_hyperparameters(ignore=["model", "original", "dataset", "data", "indices"])
+        self.hparams.update(settings)  # as resolved, over what a subclass's constructor was given (None: the default)
 
     def on_train_epoch_start(self) -> None:
         # Lightning keeps the modes modules arrive in; a copy of an evaluated model would
@@ -118,16 +117,21 @@ class TrainingModule(L.LightningModule):
         return [p for p in self.model.parameters() if p.requires_grad]
 
     def configure_optimizers(self) -> Any:
+        optimizer, schedule = self.sgd_with_schedule(int(self.trainer.estimated_stepping_batches))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def sgd_with_schedule(self, steps: int) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.LambdaLR]:
+        """SGD on ``trainable_parameters`` with the common optimiser settings, and its learning
+        rate's warm-up and ``schedule`` over ``steps`` optimiser steps (stepped once per step)."""
         hp = self.hparams
         optimizer = torch.optim.SGD(
             self.trainable_parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay
         )
-        total = max(1, int(self.trainer.estimated_stepping_batches))
+        total = max(1, steps)
         warmup = int(round(total * hp.warmup_epochs / max(1, hp.epochs)))
-        schedule = torch.optim.lr_scheduler.LambdaLR(
+        return optimizer, torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: warmup_schedule(step, total, warmup, hp.schedule)
         )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def trainer_arguments(self) -> dict[str, Any]:
         """Arguments for the Trainer that fits this module (anomalib's ``trainer_arguments``)."""
@@ -162,17 +166,7 @@ class ERM(TrainingModule):
     def __init__(
         self, model: Classifier, dataset: GroupDataset, indices: Tensor, recipe: Recipe, seed: int
     ) -> None:
-        super().__init__(
-            model,
-            dataset,
-            epochs=recipe.epochs,
-            lr=recipe.lr,
-            batch_size=recipe.batch_size,
-            momentum=recipe.momentum,
-            weight_decay=recipe.weight_decay,
-            warmup_epochs=recipe.warmup_epochs,
-            schedule=recipe.schedule,
-        )
+        super().__init__(model, dataset, **OptimiserSettings.of(recipe))
         self.indices, self.seed, self.recipe = indices, seed, recipe
 
     def train_dataloader(self):

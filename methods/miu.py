@@ -50,7 +50,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
-from benchmark import Batch, Classifier, eval_mode, Passes, TaskData, UnlearningMethod, warmup_schedule, Range, Search
+from benchmark import Batch, Classifier, eval_mode, Passes, TaskData, UnlearningMethod, Range, Search
 
 HIDDEN = 512  # width of the statistics network
 EMA_ALPHA = 0.01  # MINE's moving-average rate for the bias-corrected gradient
@@ -253,14 +253,7 @@ class MIU(UnlearningMethod):
     # -- optimisation ----------------------------------------------------------------
     def configure_optimizers(self) -> Any:
         hp = self.hparams
-        model = torch.optim.SGD(
-            self.trainable_parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay
-        )
-        total = max(1, self.model_steps())
-        warmup = int(round(total * hp.warmup_epochs / max(1, hp.epochs)))
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            model, lambda step: warmup_schedule(step, total, warmup, hp.schedule)
-        )
+        model, schedule = self.sgd_with_schedule(self.model_steps())
         mines = [
             torch.optim.SGD(m.parameters(), lr=hp.mine_lr, momentum=MINE_MOMENTUM)
             for m in (self.mine_unlearned, self.mine_original)

@@ -33,15 +33,15 @@ import dataclasses
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo
+from pydantic_core import ErrorDetails, PydanticUseDefault
 
 from benchmark.errors import BenchmarkError
 from benchmark.model import ModelSpec
-from benchmark.method import (
-    HPARAM_RULES, UnlearningMethod, check_hparams, default_hparams, hparam_types, resolve_hparams, reweights,
-)
+from benchmark.method import UnlearningMethod, check_hparams, resolve_hparams, reweights
 from benchmark.metrics.robustness import AttackSettings
 from benchmark.registry import (
     REWEIGHT_SUFFIX, MethodRef, default_methods, default_tasks, file_suite_name, gold_method, load_method, load_tasks,
@@ -50,7 +50,7 @@ from benchmark.registry import (
 from benchmark.run import tuned as tuned_files
 from benchmark.run.runtime import Runtime
 from benchmark.run.validate import check_trainer
-from benchmark.settings import Range, check_known, check_settings
+from benchmark.settings import Range, check_settings
 from benchmark.metrics.scorecard import MetricSettings
 from benchmark.task import Task
 from benchmark.training import Recipe
@@ -67,7 +67,6 @@ ATTACK_RULES = {
     "seed": Range(0),
     "batch_size": Range(1),
 }
-KEYS = ("methods", "tasks", "seeds", "out", "leaderboard", "hparams", "datasets", "data", "preset", "recipe", "model", "runtime", "workers", "metrics", "timeout", "shard", "hparams_from", "tuned", "tune")
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,7 @@ class Shard:
     def parse(cls, value: Any) -> Shard:
         text = str(value).strip()
         index, sep, count = text.partition("/")
-        if not (sep and _whole(index) and _whole(count) and 1 <= int(index) <= int(count)):
+        if not (sep and index.strip().isdigit() and count.strip().isdigit() and 1 <= int(index) <= int(count)):
             raise BenchmarkError(f"shard must be I/N with 1 <= I <= N (e.g. 2/8), not {value!r}")
         return cls(int(index), int(count))
 
@@ -177,9 +176,159 @@ def dataset_method_settings(task: Task, method: MethodRef) -> dict[str, Any]:
 
 
 def _replace(obj: Any, changes: dict[str, Any], what: str) -> Any:
-    """``obj`` with ``changes`` (the config's ``what`` section); its ``__post_init__`` checks them."""
-    check_known([f.name for f in dataclasses.fields(obj)], changes, what)
+    """``obj`` with ``changes`` (the config's ``what`` section), checked against its fields."""
+    check_settings(type(obj), changes, what)
     return dataclasses.replace(obj, **changes)
+
+
+# -- the config and the flags, parsed -------------------------------------------------------
+
+
+def _whole(value: Any) -> bool:
+    """An int (not a bool), or a string of digits (from the command line)."""
+    return type(value) is int or (isinstance(value, str) and value.strip().isdigit())
+
+
+def _split(text: str) -> list[str]:
+    """The items of a comma-separated string."""
+    return [v for v in (p.strip() for p in text.split(",")) if v]
+
+
+def _names(value: Any, info: ValidationInfo) -> list[str]:
+    """A list of names, or one string of them separated by commas."""
+    if isinstance(value, str):
+        return _split(value)
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    raise BenchmarkError(f"{info.field_name} must be a list, not {value!r}")
+
+
+def _seeds(value: Any) -> list[int]:
+    seeds = _split(value) if isinstance(value, str) else value
+    if not isinstance(seeds, (list, tuple)) or not all(_whole(s) for s in seeds):
+        raise BenchmarkError(f"seeds must be whole numbers, not {seeds!r}")
+    out = [int(s) for s in seeds]
+    if not out or any(s < 0 for s in out) or len(set(out)) != len(out):
+        raise BenchmarkError(f"seeds must be distinct whole numbers >= 0, not {seeds!r}")
+    if max(out) >= tuned_files.FIRST_TUNING_SEED:
+        raise BenchmarkError(f"seeds from {tuned_files.FIRST_TUNING_SEED} up are tuning seeds, never reported; not {seeds!r}")
+    return out
+
+
+def _paths(value: Any) -> Any:
+    """``data``: {suite: path}, or NAME=PATH strings (``--data``, repeatable)."""
+    if isinstance(value, (list, tuple)):
+        return dict(_name_path(item) for item in value)
+    return value
+
+
+def _name_path(item: str) -> tuple[str, str]:
+    name, sep, path = str(item).partition("=")
+    if not sep or not name or not path:
+        raise BenchmarkError(f"--data takes NAME=PATH, not {item!r}")
+    return name, path
+
+
+def _workers(value: Any) -> int | None:
+    if value == "auto":
+        return None
+    if not _whole(value) or int(value) < 1:
+        raise BenchmarkError(f"workers must be a whole number >= 1 or 'auto', not {value!r}")
+    return int(value)
+
+
+def _timeout(value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = 0.0
+    if not seconds > 0 or isinstance(value, bool):
+        raise BenchmarkError(f"timeout must be a number of seconds > 0, not {value!r}")
+    return seconds
+
+
+def _hparams_from(value: Any) -> str:
+    if value not in (tuned_files.TUNED, tuned_files.DEFAULTS):
+        raise BenchmarkError(f"hparams_from (--hparams) must be {tuned_files.TUNED} or {tuned_files.DEFAULTS}, not {value!r}")
+    return str(value)
+
+
+def _or_default(value: Any) -> Any:
+    """An empty value ('') stands for the setting's default."""
+    if not value:
+        raise PydanticUseDefault
+    return value
+
+
+Names = Annotated[list[str], BeforeValidator(_names)]
+Directory = Annotated[Path, BeforeValidator(_or_default)]
+Section = dict[str, Any]  # a dataclass's fields (checked against it), or a method's hyper-parameters
+PRESET_TIMEOUTS = {"quick": 1800.0, "paper": 48 * 3600.0}  # seconds per job: a CPU-sized cell, a paper-scale original
+
+
+class MetricsConfig(BaseModel):
+    """``metrics``: ``MetricSettings``' numbers, and ``attacks``: ``AttackSettings``'."""
+
+    model_config = ConfigDict(extra="allow")
+    attacks: Section = {}
+
+
+class Config(BaseModel):
+    """A run's settings as the config file and the flags give them (a missing or null setting:
+    its default), parsed and checked; the sections of a dataclass's fields are checked against it
+    as the spec is built."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    methods: Names = []  # none: the registry's default methods
+    tasks: Names = []  # none: the registry's default tasks
+    seeds: Annotated[list[int], BeforeValidator(_seeds)] = list(DEFAULT_SEEDS)
+    out: Directory = Path("runs")
+    leaderboard: Directory = Path("leaderboard")
+    hparams: dict[str, Section] = {}
+    datasets: dict[str, Section] = {}
+    data: Annotated[dict[str, Any], BeforeValidator(_paths)] = {}
+    preset: str | None = None
+    recipe: Section = {}
+    model: Section = {}
+    runtime: Section = {}
+    workers: Annotated[int | None, BeforeValidator(_workers)] = None  # None: auto
+    metrics: MetricsConfig = MetricsConfig()
+    timeout: Annotated[float | None, BeforeValidator(_timeout)] = None  # None: the preset's
+    shard: Annotated[Shard | None, BeforeValidator(Shard.parse)] = None
+    hparams_from: Annotated[str, BeforeValidator(_hparams_from)] = tuned_files.TUNED
+    tuned: Directory = tuned_files.DEFAULT_DIRECTORY
+    tune: Section = {}
+
+    @classmethod
+    def parse(cls, settings: dict[str, Any]) -> Config:
+        """The settings parsed; the first fault is one line."""
+        try:
+            return cls.model_validate({k: v for k, v in settings.items() if v is not None})
+        except ValidationError as err:
+            raise _fault(err.errors()) from None
+
+    @property
+    def seconds_per_job(self) -> float:
+        return self.timeout or PRESET_TIMEOUTS.get(self.preset or "quick", PRESET_TIMEOUTS["quick"])
+
+
+#: what a value of the wrong shape must be, by pydantic's error type
+SHAPES = {"dict_type": "a mapping", "model_type": "a mapping", "list_type": "a list", "string_type": "a string", "path_type": "a path"}
+
+
+def _fault(errors: list[ErrorDetails]) -> BenchmarkError:
+    """The line of the first fault: every unknown setting, else the first value of a wrong shape."""
+    unknown = [str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden"]
+    if unknown:
+        return BenchmarkError(unknown_settings(unknown))
+    first = errors[0]
+    key = ".".join(map(str, first["loc"]))
+    return BenchmarkError(f"{key} must be {SHAPES.get(first['type'], first['msg'].lower())}, not {first['input']!r}")
+
+
+def unknown_settings(names: list[str]) -> str:
+    return f"unknown setting {', '.join(sorted(names))}; known: {', '.join(Config.model_fields)}"
 
 
 def read_config(path: str | Path | None) -> dict[str, Any]:
@@ -194,43 +343,10 @@ def read_config(path: str | Path | None) -> dict[str, Any]:
         raise BenchmarkError(f"config file {path} is not valid YAML: {str(err).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise BenchmarkError(f"config file {path} must hold a mapping of settings")
-    unknown = sorted(set(data) - set(KEYS))
+    unknown = [str(k) for k in data if k not in Config.model_fields]
     if unknown:
-        raise BenchmarkError(f"config file {path}: unknown setting {', '.join(unknown)}; known: {', '.join(KEYS)}")
+        raise BenchmarkError(f"config file {path}: {unknown_settings(unknown)}")
     return data
-
-
-def _as_list(value: Any, what: str) -> list:
-    if isinstance(value, str):
-        return [v for v in (p.strip() for p in value.split(",")) if v]
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    raise BenchmarkError(f"{what} must be a list, not {value!r}")
-
-
-def _mapping(value: Any, what: str) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise BenchmarkError(f"{what} must be a mapping, not {value!r}")
-    return value
-
-
-def _whole(value: Any) -> bool:
-    """An int (not a bool), or a string of digits (from the command line)."""
-    return type(value) is int or (isinstance(value, str) and value.strip().isdigit())
-
-
-def _seeds(value: Any) -> list[int]:
-    seeds = _as_list(value, "seeds")
-    if not all(_whole(s) for s in seeds):
-        raise BenchmarkError(f"seeds must be whole numbers, not {seeds!r}")
-    out = [int(s) for s in seeds]
-    if not out or any(s < 0 for s in out) or len(set(out)) != len(out):
-        raise BenchmarkError(f"seeds must be distinct whole numbers >= 0, not {seeds!r}")
-    if max(out) >= tuned_files.FIRST_TUNING_SEED:
-        raise BenchmarkError(f"seeds from {tuned_files.FIRST_TUNING_SEED} up are tuning seeds, never reported; not {seeds!r}")
-    return out
 
 
 def with_golds(methods: list[MethodRef], tasks: list[Task], hparams: dict[str, dict[str, Any]]) -> list[MethodRef]:
@@ -269,39 +385,33 @@ def _defined_in(cls: type) -> tuple[str, str]:
 
 def build_spec(config: dict[str, Any], **flags: Any) -> Spec:
     """Merge a config mapping with CLI flags (flags that are not None win)."""
-    merged = {**config, **{k: v for k, v in flags.items() if v is not None}}
-    datasets = dataset_settings(merged)
-    method_names_ = _as_list(merged.get("methods") or default_methods(), "methods")
-    methods = [load_method(str(m)) for m in method_names_]
-    task_specs = merged.get("tasks")
-    if task_specs:
-        tasks = [t for spec in _as_list(task_specs, "tasks") for t in load_tasks(str(spec), datasets)]
-    else:
-        tasks = default_tasks(datasets)
+    given = Config.parse({**config, **{k: v for k, v in flags.items() if v is not None}})
+    datasets = dataset_settings(given)
+    methods = [load_method(m) for m in given.methods or default_methods()]
+    tasks = [t for spec in given.tasks for t in load_tasks(spec, datasets)] if given.tasks else default_tasks(datasets)
     if not tasks:
         raise BenchmarkError("no tasks selected")
     tasks = list({t.id: t for t in tasks}.values())
-    hparams = {str(k): _mapping(v, f"hparams.{k}") for k, v in _mapping(merged.get("hparams"), "hparams").items()}
-    methods = with_golds(methods, tasks, hparams)
-    _check_hparams(hparams, methods)
+    methods = with_golds(methods, tasks, given.hparams)
+    _check_hparams(given.hparams, methods)
     _check_method_settings(tasks, methods)
     spec = Spec(
         methods=methods,
         tasks=tasks,
-        seeds=_seeds(merged.get("seeds", list(DEFAULT_SEEDS))),
-        out=Path(merged.get("out") or "runs"),
-        leaderboard=Path(merged.get("leaderboard") or "leaderboard"),
-        hparams=hparams,
-        recipe=_mapping(merged.get("recipe"), "recipe"),
-        model=_mapping(merged.get("model"), "model"),
-        runtime=_runtime(_mapping(merged.get("runtime"), "runtime")),
-        workers=_workers(merged.get("workers")),
-        timeout=_timeout(merged.get("timeout"), merged.get("preset")),
-        metrics=_metric_settings(_mapping(merged.get("metrics"), "metrics")),
-        shard=Shard.parse(merged["shard"]) if merged.get("shard") is not None else None,
-        hparams_from=_hparams_from(merged.get("hparams_from")),
-        tuned=Path(merged.get("tuned") or tuned_files.DEFAULT_DIRECTORY),
-        tune=tuned_files.TuneSettings.parse(_mapping(merged.get("tune"), "tune")),
+        seeds=given.seeds,
+        out=given.out,
+        leaderboard=given.leaderboard,
+        hparams=given.hparams,
+        recipe=given.recipe,
+        model=given.model,
+        runtime=_runtime(given.runtime),
+        workers=given.workers,
+        timeout=given.seconds_per_job,
+        metrics=_metric_settings(given.metrics),
+        shard=given.shard,
+        hparams_from=given.hparams_from,
+        tuned=given.tuned,
+        tune=tuned_files.TuneSettings.parse(given.tune),
     )
     for task in tasks:  # every task's recipe and model with the overrides: their __post_init__ checks them
         spec.recipe_for(task), spec.model_for(task)
@@ -329,15 +439,8 @@ def _check_method_settings(tasks: list[Task], methods: list[MethodRef]) -> None:
             if "reweight" in values:
                 raise BenchmarkError(f"{where}.{name}.reweight: REWEIGHT is chosen by running the method's +rw variant")
             cls = _settings_class(str(name), methods)
-            if cls is None:
-                continue
-            unknown = sorted(set(values) - set(default_hparams(cls)))
-            if unknown:
-                raise BenchmarkError(
-                    f"{where}.{name}: method {name} has no hyper-parameter {', '.join(map(repr, unknown))}; "
-                    f"it takes: {', '.join(sorted(default_hparams(cls)))}"
-                )
-            check_settings(hparam_types(cls), values, f"{where}.{name}", HPARAM_RULES)
+            if cls is not None:
+                check_hparams(cls, values, str(name), where)
 
 
 def _settings_class(name: str, methods: list[MethodRef]) -> type[UnlearningMethod] | None:
@@ -369,77 +472,29 @@ def _runtime(config: dict[str, Any]) -> Runtime:
     return runtime
 
 
-def _metric_settings(config: dict[str, Any]) -> MetricSettings:
-    attacks = _mapping(config.get("attacks"), "metrics.attacks")
-    rest = {k: v for k, v in config.items() if k != "attacks"}
-    check_settings(MetricSettings, rest, "metrics", METRIC_RULES)
-    check_settings(AttackSettings, attacks, "metrics.attacks", ATTACK_RULES)
-    return MetricSettings.from_config({**rest, "attacks": attacks})
+def _metric_settings(config: MetricsConfig) -> MetricSettings:
+    numbers = config.model_extra or {}
+    check_settings(MetricSettings, numbers, "metrics", METRIC_RULES)
+    check_settings(AttackSettings, config.attacks, "metrics.attacks", ATTACK_RULES)
+    return MetricSettings.from_config({**numbers, "attacks": config.attacks})
 
 
-def dataset_settings(merged: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def dataset_settings(given: Config) -> dict[str, dict[str, Any]]:
     """Per task suite, the settings of its dataset: ``datasets``, with the ``data`` paths and
     the ``preset`` folded in. A suite from a file (among ``tasks``) goes by its file's stem."""
-    suites = sorted({*suite_names(), *_file_suites(merged.get("tasks"))})
-    datasets = {str(k): dict(_mapping(v, f"datasets.{k}")) for k, v in _mapping(merged.get("datasets"), "datasets").items()}
-    data = merged.get("data") or {}
-    if isinstance(data, (list, tuple)):  # NAME=PATH strings from the command line
-        data = dict(_name_path(item) for item in data)
-    for name, path in _mapping(data, "data").items():
-        datasets.setdefault(str(name), {})["path"] = str(path)
-    for where, names in (("datasets", _mapping(merged.get("datasets"), "datasets")), ("data", data)):
+    suites = sorted({*suite_names(), *(name for spec in given.tasks if (name := file_suite_name(spec)))})
+    for where, names in (("datasets", given.datasets), ("data", given.data)):
         _check_suites(names, where, suites)
-    preset = merged.get("preset")
-    if preset:
+    datasets = {name: dict(settings) for name, settings in given.datasets.items()}
+    for name, path in given.data.items():
+        datasets.setdefault(name, {})["path"] = str(path)
+    if given.preset:
         for suite in suites:
-            datasets.setdefault(suite, {})["preset"] = str(preset)
+            datasets.setdefault(suite, {})["preset"] = given.preset
     return datasets
-
-
-def _file_suites(tasks: Any) -> set[str]:
-    """The names of the suites from files among the ``tasks`` specs (their files' stems)."""
-    return {name for spec in _as_list(tasks or [], "tasks") if (name := file_suite_name(str(spec)))}
 
 
 def _check_suites(names: dict[str, Any], where: str, suites: list[str]) -> None:
     for name in names:
-        if str(name) not in suites:
-            raise BenchmarkError(f"{where}.{name}: no task suite {str(name)!r}; known: {', '.join(suites)}")
-
-
-def _name_path(item: str) -> tuple[str, str]:
-    name, sep, path = str(item).partition("=")
-    if not sep or not name or not path:
-        raise BenchmarkError(f"--data takes NAME=PATH, not {item!r}")
-    return name, path
-
-
-def _hparams_from(value: Any) -> str:
-    if value is None:
-        return tuned_files.TUNED
-    if value not in (tuned_files.TUNED, tuned_files.DEFAULTS):
-        raise BenchmarkError(f"hparams_from (--hparams) must be {tuned_files.TUNED} or {tuned_files.DEFAULTS}, not {value!r}")
-    return str(value)
-
-
-def _workers(value: Any) -> int | None:
-    if value is None or value == "auto":
-        return None
-    if not _whole(value) or int(value) < 1:
-        raise BenchmarkError(f"workers must be a whole number >= 1 or 'auto', not {value!r}")
-    return int(value)
-
-
-PRESET_TIMEOUTS = {"quick": 1800.0, "paper": 48 * 3600.0}  # seconds per job: a CPU-sized cell, a paper-scale original
-
-
-def _timeout(value: Any, preset: Any) -> float:
-    if value is None:
-        return PRESET_TIMEOUTS.get(str(preset or "quick"), PRESET_TIMEOUTS["quick"])
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = 0.0
-    if not seconds > 0 or isinstance(value, bool):
-        raise BenchmarkError(f"timeout must be a number of seconds > 0, not {value!r}")
-    return seconds
+        if name not in suites:
+            raise BenchmarkError(f"{where}.{name}: no task suite {name!r}; known: {', '.join(suites)}")
