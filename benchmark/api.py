@@ -23,8 +23,9 @@ from typing import Any, Callable, Mapping
 
 from benchmark.errors import BenchmarkError
 from benchmark.report.leaderboard import Leaderboard
-from benchmark.run.pool import Progress, Usage
+from benchmark.run.pool import Progress
 from benchmark.run.runner import Outcome, Runner
+from benchmark.run.scheduler import Usage
 from benchmark.run.spec import Spec, build_spec, read_config
 from benchmark.run.store import Store
 
@@ -138,7 +139,7 @@ def build_leaderboard(store: Store, directory: Path, records: list | None = None
     from benchmark.report.collect import collect, predictions_loader, problem_rows, stored_records
     from benchmark.report.render import write_views
     from benchmark.report.scoring import score
-    from benchmark.run.runner import versions
+    from benchmark.run.keys import versions
     from benchmark.submit.entry import entry_cells
 
     records = stored_records(store) if records is None else records

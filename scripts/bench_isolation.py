@@ -34,7 +34,7 @@ def cells(methods: list[str], out: Path) -> None:
     runner = Runner(build_spec({"out": str(out), "seeds": [0]}, methods=["retrain", *methods], tasks=[TASK]))
     print(f"{'method':14s} {'checks ms':>10s} {'cell s':>8s} {'ratio':>8s}")
     for cell in runner.plan():
-        record = runner.measure_cell(cell)
+        record = runner.cells.measure_cell(cell)
         checks, cell_seconds = record.timings["isolation_seconds"], record.timings["unlearn_seconds"] + record.timings["measure_seconds"]
         print(f"{cell.method.name:14s} {checks * 1e3:10.1f} {cell_seconds:8.2f} {checks / cell_seconds:8.2%}")
 

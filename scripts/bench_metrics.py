@@ -92,7 +92,7 @@ def timed(fn: Callable[[], Any], times: dict[str, list[float]], name: str) -> An
 
 def old_path(runner: Runner, cell: Cell, model: torch.nn.Module, times: dict[str, list[float]]) -> dict[str, float]:
     """Every metric in one process, one after the other, as before the split."""
-    data, settings, rt = runner.task_data(cell.task, cell.seed), runner.spec.metrics_for(cell.task), runner.spec.runtime
+    data, settings, rt = runner.artefacts.task_data(cell.task, cell.seed), runner.spec.metrics_for(cell.task), runner.spec.runtime
     p = timed(lambda: scorecard.collect(model, data, settings, rt.forward), times, "device: predictions, features, spreads")
     metrics = timed(lambda: {**accuracy_metrics(p), **fairness_metrics(p), **calibration_metrics(p)}, times, "host: accuracy, fairness, ECE")
     metrics |= timed(lambda: old_miu_attack(p), times, "host: MIU's forest MIA")
@@ -101,16 +101,16 @@ def old_path(runner: Runner, cell: Cell, model: torch.nn.Module, times: dict[str
     with runs_to_the_end():
         metrics |= timed(lambda: scorecard.attack(model, data.dataset, settings, rt.forward)[0], times, "device: attacks")
     # the original's MI: once per original and process in either path (warmed before timing)
-    return metrics | original_mi_metrics(original_mi_from(runner.original_features(cell.task, cell.seed), p.num_groups))
+    return metrics | original_mi_metrics(original_mi_from(runner.artefacts.original_features(cell.task, cell.seed), p.num_groups))
 
 
 def new_path(runner: Runner, cell: Cell, model: torch.nn.Module, times: dict[str, list[float]], threads: int) -> dict[str, float]:
     """The device half as the worker runs it, then the host half as the scorer runs it."""
-    data, settings, rt = runner.task_data(cell.task, cell.seed), runner.spec.metrics_for(cell.task), runner.spec.runtime
+    data, settings, rt = runner.artefacts.task_data(cell.task, cell.seed), runner.spec.metrics_for(cell.task), runner.spec.runtime
     p, metrics, _ = timed(lambda: scorecard.measure(model, data, settings, rt.forward), times, "device half (worker)")
-    runner.original_features(cell.task, cell.seed)
+    runner.artefacts.original_features(cell.task, cell.seed)
     record = CellRecord(key="bench", status=MEASURED, method=cell.method.name, task={"id": cell.task.id}, seed=cell.seed,
-                        metrics=dict(metrics), original_key=runner.original_key(cell.task, cell.seed))
+                        metrics=dict(metrics), original_key=runner.artefacts.original_key(cell.task, cell.seed))
     with parallel_config(backend="threading", n_jobs=threads):
         timed(lambda: score_record(record, p, runner.store), times, f"host half (scorer, {threads} thread{'s' * (threads > 1)})")
     return record.metrics
@@ -140,8 +140,8 @@ def main() -> None:
         spec = build_spec({"out": str(out)}, methods=methods, tasks=[task], seeds=[0])
         runner = Runner(spec)
         for cell in [c for c in runner.plan() if not c.method.cls.is_gold]:
-            model = runner.unlearn(cell)[0].model.to(spec.runtime.device)
-            original_mi_from(runner.original_features(cell.task, cell.seed), runner.dataset(cell.task).num_groups)
+            model = runner.cells.unlearn(cell)[0].model.to(spec.runtime.device)
+            original_mi_from(runner.artefacts.original_features(cell.task, cell.seed), runner.artefacts.dataset(cell.task).num_groups)
             old_t: dict[str, list[float]] = {}
             new_t: dict[str, list[float]] = {}
             for _ in range(args.repeats):

@@ -28,7 +28,7 @@ def timed_run(workers: int, seeds: list[int], n_train: int) -> tuple[float, int]
         spec = build_spec(config, methods=["retrain"], tasks=["shapes/g2-r0.9-uniform"])
         runner = Runner(spec)
         cells = runner.plan()
-        runner.dataset(cells[0].task)  # the dataset cache is built once, outside the timing
+        runner.artefacts.dataset(cells[0].task)  # the dataset cache is built once, outside the timing
         started = time.perf_counter()
         outcomes = run_pool(runner, cells, workers, lambda outcome: None, lambda *a: None, timeout=None)
         seconds = time.perf_counter() - started

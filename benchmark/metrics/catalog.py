@@ -102,7 +102,7 @@ METRICS: tuple[Metric, ...] = (
     # against gold (scoring.py)
     Metric("avg_gap", "gold", "Avg. gap ↓", "percent", "lower", "gold", "MIU", column=1, terminal=True),
     Metric("tow", "gold", "ToW ↑", "percent", "higher", "gold", "REFERENCE §5", column=10),
-    # cost (runner.py; the speed-up also from scoring.py)
+    # cost (cells.py; the speed-up also from scoring.py)
     Metric("unlearn_seconds", "cost", "Time (s)", "seconds", "lower", "run", "ours", column=16),
     Metric("speedup_vs_gold", "cost", "Speed-up", "ratio", "higher", "gold", "REFERENCE §5", column=8, terminal=True),
 )

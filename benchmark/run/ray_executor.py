@@ -1,12 +1,12 @@
 """Executing a plan as Ray tasks on an existing Ray cluster (``--executor ray``).
 
-The contract is the local pool's (benchmark/run/pool.py): cells already in the store finish
-without a task, every (task, seed) original trains once before its cells, ``done(outcome)`` is
-called as each cell finishes, and every failure ends as a stored failed cell, never as an
-exception. What differs:
+A backend of the schedule (benchmark/run/scheduler.py), as the local pool is: cells already
+in the store finish without a task, every (task, seed) original trains once before its cells,
+``done(outcome)`` is called as each cell finishes, and every failure ends as a stored failed
+cell, never as an exception. What differs:
 
 - A cell is two Ray tasks, as in the pool: the cell up to the device half of its scoring, then
-  the host half (``Runner.score``: MIU's forest MIA, the balanced MIA, the MI probes) as a task
+  the host half (``CellRunner.score``: MIU's forest MIA, the balanced MIA, the MI probes) as a task
   of one CPU, so that no GPU is held while scikit-learn fits.
 - Each job is one Ray task: ``num_gpus=1`` when the models run on CUDA, else ``num_cpus=1``;
   its torch threads are the CPUs Ray gives it (one), so its numbers are those of a local run
@@ -26,7 +26,7 @@ private local instance instead (tests, a single machine) and stops it at the end
 is only disconnected from, and a Ray the caller connected already is used and left alone.
 
 What every node needs: this package with the same versions of torch and its CPU kernels
-(models differ in their last digits between them; see runner.versions), the output directory
+(models differ in their last digits between them; see keys.versions), the output directory
 (``--out``) at the same path on a filesystem all nodes share (its writes are atomic), and any
 plugin file (``FILE.py:Class``) at the path it was named by: the method travels by that name
 and is imported again on the node, so name it by an absolute path on the shared filesystem.
@@ -37,23 +37,23 @@ node that differs fails with the reason.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import signal
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from benchmark.errors import BenchmarkError
-from benchmark.run.locks import Claims
-from benchmark.run.pool import Job
 from benchmark.run.failure import reason
-from benchmark.run.runner import Cell, Outcome, Runner
+from benchmark.run.grid import Cell, Outcome
+from benchmark.run.keys import runtime_identity
+from benchmark.run.runner import Runner
+from benchmark.run.scheduler import BEGAN, DEVICE, ENDED, LOST, POLL, Event, Job, Running, Scheduler
 from benchmark.run.spec import Spec
 from benchmark.task import Task
 
-POLL = 1.0  # seconds between looks at finished tasks, timeouts, heartbeats and held claims
 RETRIES = 3  # times Ray runs a task again after its node or worker process died
 STARTED = "\0started"  # what a task yields first, when it begins to run (never an error text)
 LOCAL = "local"  # the address that starts a private local Ray instance
@@ -76,7 +76,7 @@ def run_ray(
     devices = runner.spec.runtime.devices
     if devices not in (1, "1"):
         raise BenchmarkError(f"--executor ray runs each job on one device, but runtime.devices is {devices!r}; leave it at 1")
-    run = _RayRun(ray, runner, address, timeout, debug)
+    run = RayRun(ray, runner, address, timeout, debug)
     try:
         return run.run(cells, done)
     finally:
@@ -120,7 +120,7 @@ def _node_runner(spec: Spec, run_id: str, identity: dict[str, Any], debug: bool)
         _NODE_RUNNER.clear()
         _NODE_RUNNER[run_id] = Runner(spec, debug=debug)
     runner = _NODE_RUNNER[run_id]
-    here = runner.runtime_identity()
+    here = runtime_identity(runner.spec.runtime)
     if here != identity:
         raise BenchmarkError(
             f"this Ray node runs models as {here} but the driver as {identity}: their cell keys would differ "
@@ -134,7 +134,7 @@ def _original_job(spec: Spec, run_id: str, identity: dict[str, Any], task: Task,
     yield STARTED
     runner = _node_runner(spec, run_id, identity, debug)
     try:
-        runner.original(task, seed)
+        runner.artefacts.original(task, seed)
     except Exception as err:  # noqa: BLE001 -- reported for the cells that need it
         yield reason(err, "training the original")
         return
@@ -146,8 +146,8 @@ def _cell_job(spec: Spec, run_id: str, identity: dict[str, Any], cell: Cell, deb
     (stored already: measured, done or failed)."""
     yield STARTED
     runner = _node_runner(spec, run_id, identity, debug)
-    outcome = runner.execute(cell, score=False)
-    if runner.tainted:  # its cell changed shared state (undone): the next cell here gets a fresh runner
+    outcome = runner.cells.execute(cell, score=False)
+    if runner.artefacts.tainted:  # its cell changed shared state (undone): the next cell here gets a fresh runner
         _NODE_RUNNER.pop(run_id, None)
     yield outcome
 
@@ -156,80 +156,30 @@ def _score_job(spec: Spec, run_id: str, identity: dict[str, Any], cell: Cell, de
     """The host half of a measured cell's scoring (stored arrays only: any node will do);
     yields STARTED, then its Outcome (stored already, done or failed)."""
     yield STARTED
-    yield Runner(spec, debug=debug).score(cell)
+    yield Runner(spec, debug=debug).cells.score(cell)
 
 
 # -- the driver ----------------------------------------------------------------------------
 
 
-@dataclass
-class _Flight:
-    job: Job
-    task: Any  # the ObjectRefGenerator of its Ray task
-    started: float | None = None  # time.monotonic() when it was seen to start
-
-
-class _RayRun:
+class RayRun(Scheduler):
     """The Ray tasks and the schedule of one run."""
 
     def __init__(self, ray: Any, runner: Runner, address: str | None, timeout: float | None, debug: bool) -> None:
-        self.ray, self.runner, self.address, self.timeout, self.debug = ray, runner, address, timeout, debug
-        self.claims = Claims()
-        self.flights: list[_Flight] = []
-        self.waiting: list[Job] = []  # claimed by another live run
-        self.blocked: dict[str, list[Cell]] = {}  # cells waiting for their original, by its key
+        super().__init__(runner, timeout)
+        self.ray, self.address, self.debug = ray, address, debug
         self.connected = False  # whether this run called ray.init (and so ray.shutdown)
-        self.finish: Callable[[Outcome], None] = lambda outcome: None
 
-    def run(self, cells: list[Cell], done: Callable[[Outcome], None]) -> list[Outcome]:
-        outcomes: list[Outcome] = []
-
-        def finish(outcome: Outcome) -> None:
-            outcomes.append(outcome)
-            done(outcome)
-
-        self.finish = finish
-        todo = self.runner.pending(cells, finish)
-        if not todo:
-            return outcomes
-        self._connect()
-        self._prepare()
-        for cell in todo:
-            self.blocked.setdefault(self.runner.original_key(cell.task, cell.seed), []).append(cell)
-        for key, waiting in list(self.blocked.items()):
-            self._offer(Job("original", waiting[0], self.runner.store.original(key), key))
-        while self.flights or self.waiting:
-            self.claims.heartbeat()
-            self._retry_waiting()
-            self._collect()
-            self._stop_overdue()
-        return outcomes
-
-    def close(self) -> None:
-        """Cancel the tasks in flight, release the claims, and disconnect if this run connected."""
-        for flight in self.flights:
-            try:
-                self.ray.cancel(flight.task, force=True)
-            except Exception:  # noqa: BLE001 -- finished or gone already
-                pass
-        self.flights.clear()
-        self.claims.release_all()
-        if self.connected:
-            self.ray.shutdown()
-
-    # -- connecting -----------------------------------------------------------------
-    def _connect(self) -> None:
+    def _open(self) -> None:
+        """Connect, put the spec in Ray's object store once and declare the kinds of task."""
         self.connected = connect(self.ray, self.address)
-
-    def _prepare(self) -> None:
-        """Put the spec in Ray's object store once and declare the two kinds of task."""
         spec = dataclasses.replace(self.runner.spec, out=self.runner.spec.out.resolve())
         try:
             self.spec_ref = self.ray.put(spec)
         except Exception as err:  # noqa: BLE001 -- what cannot pickle, named
             raise BenchmarkError(f"the run's settings cannot be sent to Ray tasks: {reason(err, 'pickling')}") from None
         self.run_id = uuid.uuid4().hex
-        self.identity = self.runner.runtime_identity()
+        self.identity = runtime_identity(self.runner.spec.runtime)
         resources = {"num_gpus": 1} if self.runner.spec.runtime.uses_cuda else {"num_cpus": 1}
         options = {"num_returns": "streaming", "max_retries": RETRIES, "retry_exceptions": False}
         self.remote = {
@@ -238,94 +188,43 @@ class _RayRun:
             "score": self.ray.remote(_score_job).options(**options, num_cpus=1),
         }
 
-    # -- scheduling -----------------------------------------------------------------
-    def _offer(self, job: Job, any_status: bool = False) -> None:
-        """Finish ``job`` from the store, submit it once claimed, or wait for the run that holds it."""
-        if self._finished_elsewhere(job, any_status):
-            return
-        if not self.claims.claim(job.path):
-            self.waiting.append(job)
-        elif self._finished_elsewhere(job, any_status):
-            self.claims.release(job.path)
-        else:
-            self._submit(job)
+    def _idle(self) -> Iterator[tuple[str, None]]:
+        """Ray queues every task it is given until its resources are free: a slot is always idle."""
+        return itertools.repeat((DEVICE, None))
 
-    def _retry_waiting(self) -> None:
-        """Offer again the jobs whose claim another run gave up (finished, failed or died)."""
-        for job in list(self.waiting):
-            if not self.claims.held_by_other(job.path):
-                self.waiting.remove(job)
-                self._offer(job, any_status=True)
-
-    def _finished_elsewhere(self, job: Job, any_status: bool) -> bool:
-        """Whether the store has ``job``'s product (from another run, or from before); finishes it."""
-        if job.kind == "original":
-            if not job.path.exists():
-                return False
-            self._original_done(job.needs, "")
-            return True
-        outcome = self.runner.settled(job.cell, any_status)
-        if outcome is not None:
-            self.finish(outcome)
-        return outcome is not None
-
-    def _submit(self, job: Job) -> None:
+    def _submit(self, job: Job, slot: None) -> Running:
         cell = job.cell
         arguments = (cell.task, cell.seed) if job.kind == "original" else (cell,)
-        task = self.remote[job.kind].remote(self.spec_ref, self.run_id, self.identity, *arguments, self.debug)
-        self.flights.append(_Flight(job, task))
+        return Running(job, self.remote[job.kind].remote(self.spec_ref, self.run_id, self.identity, *arguments, self.debug))
 
-    def _original_done(self, key: str, error: str) -> None:
-        """Submit the cells of original ``key``, or store them as failed when it failed."""
-        for cell in self.blocked.pop(key, []):
-            if error:
-                self.finish(self.runner.failure(cell, "building the original", f"its original model failed: {error}"))
-            else:
-                self._offer(Job("cell", cell, self.runner.path(cell), key))
-
-    # -- results --------------------------------------------------------------------
-    def _collect(self) -> None:
-        """Take every message that arrives within POLL seconds: a start, a result, a lost task."""
-        if not self.flights:
+    def _poll(self) -> Iterator[Event]:
+        """Every message that arrives within POLL seconds: a start, a result, a lost task."""
+        if not self.running:
             time.sleep(POLL)
             return
-        ready, _ = self.ray.wait([f.task for f in self.flights], num_returns=len(self.flights), timeout=POLL)
+        ready, _ = self.ray.wait([r.handle for r in self.running], num_returns=len(self.running), timeout=POLL)
         arrived = {id(task) for task in ready}
-        for flight in [f for f in self.flights if id(f.task) in arrived]:
+        for running in [r for r in self.running if id(r.handle) in arrived]:
             try:
-                message = self.ray.get(next(flight.task))
+                message = self.ray.get(next(running.handle))
             except StopIteration:
-                self._end(flight, "its Ray task ended without a result")
+                yield Event(LOST, running, "its Ray task ended without a result")
                 continue
             except Exception as err:  # noqa: BLE001 -- a task Ray gave up on (retries spent, cancelled, node check)
-                self._end(flight, f"its Ray task failed: {reason(getattr(err, 'cause', None) or err, 'running')}")
+                yield Event(LOST, running, f"its Ray task failed: {reason(getattr(err, 'cause', None) or err, 'running')}")
                 continue
-            if message == STARTED:
-                flight.started = flight.started or time.monotonic()
-            else:
-                self._end(flight, message)
+            yield Event(BEGAN, running) if message == STARTED else Event(ENDED, running, message)
 
-    def _stop_overdue(self) -> None:
-        """Cancel the tasks that have run longer than the timeout; their jobs fail."""
-        if not self.timeout:
-            return
-        now = time.monotonic()
-        for flight in [f for f in self.flights if f.started is not None and now - f.started > self.timeout]:
-            self.ray.cancel(flight.task, force=True)
-            self._end(flight, f"timed out after {self.timeout:g} s (the timeout setting)")
+    def _cancel(self, running: Running) -> None:
+        self.ray.cancel(running.handle, force=True)
 
-    def _end(self, flight: _Flight, result: Outcome | str) -> None:
-        """Finish ``flight`` with its task's result: an Outcome, an original's '' or error, or
-        why the task itself failed (then stored as the cell's failure)."""
-        self.flights.remove(flight)
-        job = flight.job
-        if job.kind == "cell" and isinstance(result, Outcome) and result.status == "measured":
-            self._submit(Job("score", job.cell, job.path))  # its claim stays held until it is scored
-            return
-        self.claims.release(job.path)
-        if job.kind == "original":
-            self._original_done(job.needs, result if isinstance(result, str) else "")
-        elif isinstance(result, Outcome):
-            self.finish(result)
-        else:
-            self.finish(self.runner.failure(job.cell, "worker" if job.kind == "cell" else "scoring", result))
+    def _close(self) -> None:
+        """Cancel the tasks in flight, and disconnect if this run connected."""
+        for running in self.running:
+            try:
+                self.ray.cancel(running.handle, force=True)
+            except Exception:  # noqa: BLE001 -- finished or gone already
+                pass
+        self.running.clear()
+        if self.connected:
+            self.ray.shutdown()

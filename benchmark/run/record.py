@@ -24,7 +24,7 @@ from benchmark.run.store import Store
 CELL_SCHEMA_VERSION = 2  # 2: a dataclass with status, the gold's key and the method source's hash
 
 DONE, FAILED = "done", "failed"
-MEASURED = "measured"  # the device half of scoring is stored, the host half still to run (runner.py)
+MEASURED = "measured"  # the device half of scoring is stored, the host half still to run (cells.py)
 
 
 @dataclass

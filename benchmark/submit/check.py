@@ -344,7 +344,7 @@ def _smoke(verdict: Verdict, cls: type[UnlearningMethod], root: Path) -> None:
         original = _original(runner, cell)
         before = fingerprint(original)
         method, problems = _run(runner, cell, cls)
-    where = f"{cell.task.id} ({len(runner.dataset(cell.task).train)} TRAIN rows, at most {SMOKE_EPOCHS} epoch)" if cell else "the smoke task"
+    where = f"{cell.task.id} ({len(runner.artefacts.dataset(cell.task).train)} TRAIN rows, at most {SMOKE_EPOCHS} epoch)" if cell else "the smoke task"
     verdict.require(problems, f"runs on {where}: finite losses; self.model a float32 Classifier")
     weights = fingerprint(method.model)
     verdict.require(_unchanged(cls, before, weights), "changes the model's weights")
@@ -424,7 +424,7 @@ def _original(runner: Any, cell: Any) -> Any:
     from benchmark.run.failure import reason
 
     try:
-        return runner.original(cell.task, cell.seed)
+        return runner.artefacts.original(cell.task, cell.seed)
     except Exception as err:  # noqa: BLE001 -- the engine's, not the plugin's: bad input to report
         raise BenchmarkError(f"the tiny task's original model failed to train: {reason(err, 'training the original')}") from None
 
@@ -436,7 +436,7 @@ def _run(runner: Any, cell: Any, cls: type[UnlearningMethod]) -> tuple[Any, list
 
     stage = SimpleNamespace(name="building")
     try:
-        return runner.unlearn(cell, stage)[0], []
+        return runner.cells.unlearn(cell, stage)[0], []
     except CellFailure as err:
         at = _member_at(cls, "training_step") if str(err).startswith("non-finite loss") else _defined_at(cls)
         return None, [f"{at}: {err}"]

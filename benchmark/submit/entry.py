@@ -47,12 +47,14 @@ def spec_hash(runner: Any) -> str:
     """Hash of the resolved grid, the same for every method run on it: each task's description
     (dataset fingerprint included), recipe, model and metric settings; the seeds; the runtime
     identity (accelerator, precision, devices, device kind)."""
+    from benchmark.run.keys import runtime_identity
+
     spec = runner.spec
     tasks = {
-        t.id: {"task": t.describe(runner.dataset(t)), "recipe": spec.recipe_for(t), "model": spec.model_for(t), "metrics": spec.metrics_for(t)}
+        t.id: {"task": t.describe(runner.artefacts.dataset(t)), "recipe": spec.recipe_for(t), "model": spec.model_for(t), "metrics": spec.metrics_for(t)}
         for t in spec.tasks
     }
-    return stable_hash({"tasks": tasks, "seeds": spec.seeds, "runtime": runner.runtime_identity()})
+    return stable_hash({"tasks": tasks, "seeds": spec.seeds, "runtime": runtime_identity(spec.runtime)})
 
 
 def hardware() -> str:
@@ -78,7 +80,7 @@ def _cpu_model() -> str:
 def build_entry(runner: Any, given: str, outcomes: list[Any], grid: str, tuned: bool = True) -> dict[str, Any]:
     """The entry of the plugin ``given`` from the ``outcomes`` of ``runner``'s plan (all done);
     ``tuned`` False: submitted untuned (``--no-tune``)."""
-    from benchmark.run.runner import source_hash, versions
+    from benchmark.run.keys import source_hash, versions
 
     ref = next(m for m in runner.spec.methods if m.given == given.strip())
     records = sorted((o.record for o in outcomes if o.cell.method.name == ref.name), key=lambda r: (r.task_id, r.seed))

@@ -38,7 +38,8 @@ from benchmark.registry import MethodRef
 from benchmark.run import tuned
 from benchmark.run.locks import HEARTBEAT, Claims
 from benchmark.run.failure import reason
-from benchmark.run.runner import Cell, Runner, source_hash, versions
+from benchmark.run.keys import source_hash, versions
+from benchmark.run.runner import Cell, Runner
 from benchmark.run.spec import Spec
 from benchmark.task import Task, stable_seed
 from benchmark.tune.objective import avg_gap, objective, trial_metrics, tuning_view
@@ -115,15 +116,15 @@ class Trials:
         self._golds: dict[str, dict[str, float]] = {}
 
     def gold_metrics(self, cell: Cell) -> dict[str, float]:
-        gold = self.runner.gold(cell)
+        gold = self.runner.cells.gold(cell)
         if gold is None:
             raise BenchmarkError(f"{cell.label}: no gold method in the run")
-        key = self.runner.cell_key(gold)
+        key = self.runner.index.key(gold)
         if key not in self._golds:
-            outcome = self.runner.execute(gold)
+            outcome = self.runner.cells.execute(gold)
             if outcome.status == "failed":
                 raise BenchmarkError(f"the gold {gold.label} failed: {outcome.error}")
-            predictions = self.runner.store.read(self.runner.store.predictions(self.runner.path(gold)), Predictions.load)
+            predictions = self.runner.store.read(self.runner.store.predictions(self.runner.index.path(gold)), Predictions.load)
             if predictions is None:
                 raise BenchmarkError(f"the gold {gold.label} has no readable predictions")
             self._golds[key] = trial_metrics(predictions)
@@ -142,8 +143,8 @@ class Trials:
             cell = Cell(plan.method, plan.task, seed)
             gold = self.gold_metrics(cell)
             arguments = {**self.spec.method_arguments(plan.method, plan.task), **params}
-            method, _ = self.runner.unlearn(cell, arguments=arguments)
-            model, data = self.runner.scoring_inputs(cell, method)
+            method, _ = self.runner.cells.unlearn(cell, arguments=arguments)
+            model, data = self.runner.cells.scoring_inputs(cell, method)
             predictions = scorecard.collect(model, data, self.spec.metrics_for(plan.task), self.spec.runtime.forward)
             gaps.append(avg_gap(trial_metrics(predictions), gold))
         return objective(gaps)

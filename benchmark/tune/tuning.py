@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from benchmark.run import tuned
-from benchmark.run.pool import CPU_THREADS, _watch_parent, default_workers
+from benchmark.run.pool import CPU_THREADS, default_workers, watch_parent
 from benchmark.run.spec import Spec
 from benchmark.tune.objective import describe_protocol
 from benchmark.tune.study import StudyPlan, plan_studies, startup_trials, summary, work
@@ -47,7 +47,7 @@ def _worker_main(spec: Spec, plans: list[StudyPlan], lines: Any, parent: int, th
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if devices is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = devices
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    threading.Thread(target=watch_parent, args=(parent,), daemon=True).start()
     import torch
 
     torch.set_num_threads(threads)

@@ -253,7 +253,7 @@ def test_a_failure_while_saving_is_the_cells_failure(tmp_path, monkeypatch):
         return real(self, path, writer)
 
     monkeypatch.setattr(Store, "write", full)
-    outcome = runner.execute(cell(runner, "original"))
+    outcome = runner.cells.execute(cell(runner, "original"))
     assert outcome.status == "failed" and outcome.error.startswith("disk full while saving")
     assert outcome.record is not None and outcome.record.stage == "saving"
 
@@ -263,7 +263,7 @@ def test_a_cells_key_follows_the_plugins_source_and_the_resolved_runtime(tmp_pat
 
     def key(**config) -> str:
         runner = tiny_runner(tmp_path, [f"{plugin}:SmoothFinetune"], **config)
-        return runner.cell_key(cell(runner, "SmoothFinetune"))
+        return runner.index.key(cell(runner, "SmoothFinetune"))
 
     before = key()
     assert key(runtime={"precision": "32-true", "accelerator": "cpu"}) == before  # 'auto' on the CPU is this

@@ -53,15 +53,15 @@ def test_a_non_finite_loss_names_the_methods_lines_in_debug_mode_only(tmp_path, 
     monkeypatch.delenv(debugging.ENV, raising=False)
     hooks = []
     monkeypatch.setattr(debugging.LossWatch, "start", lambda self: hooks.append(self))
-    outcome = runner.execute(target)
+    outcome = runner.cells.execute(target)
     assert outcome.status == "failed" and outcome.error == "non-finite loss (nan) at epoch 0, batch 0"
     assert hooks == [] and outcome.record.traceback == ""
     monkeypatch.undo()
 
     # with --debug (the switch the CLI sets for its workers): the method's own lines
     monkeypatch.setenv(debugging.ENV, "1")
-    runner.debug = True
-    outcome = runner.execute(target)  # the failed cell runs again
+    runner.cells.debug = True
+    outcome = runner.cells.execute(target)  # the failed cell runs again
     assert outcome.status == "failed" and outcome.error == "non-finite loss (nan) at epoch 0, batch 0"  # still one line
     assert sys.getprofile() is None  # the hook is gone with the step
     text = outcome.record.traceback

@@ -21,7 +21,7 @@ def tiny(tmp_path_factory):
     """(original, task data) of the tiny task, trained once for the module."""
     runner = tiny_runner(tmp_path_factory.mktemp("influence"), ["soft_weighted"])
     c = cell(runner, "soft_weighted")
-    return runner.original(c.task, c.seed), runner.task_data(c.task, c.seed)
+    return runner.artefacts.original(c.task, c.seed), runner.artefacts.task_data(c.task, c.seed)
 
 
 # -- 1. the closed form ---------------------------------------------------------------

@@ -78,9 +78,9 @@ def test_a_method_that_tampers_while_being_built_is_refused_before_training(tmp_
     runner = tiny_runner(tmp_path, ["finetune", f"{TAMPERING}:ZeroesLabelsWhenBuilt"])
     with pytest.raises(BenchmarkError, match="ZeroesLabelsWhenBuilt.*building it changed what cells share: shapes test.y"):
         runner.validate()
-    labels = runner.dataset(runner.spec.tasks[0]).test.y
+    labels = runner.artefacts.dataset(runner.spec.tasks[0]).test.y
     assert labels.any(), "the runner reads the dataset afresh after a tampering"
-    assert runner.tainted
+    assert runner.artefacts.tainted
 
 
 def test_torch_state_changes_are_named_and_set_back():

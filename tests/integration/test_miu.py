@@ -87,9 +87,9 @@ def test_miu_lowers_the_mutual_information_on_the_forget_set(tmp_path):
     nothing: F holds one group, so with g~ uniform the optimum is log G whatever the features.
     The forget pass is what lowers it: without it the value stays near the original's."""
     runner = tiny_runner(tmp_path, ["miu"], **ENCODES_G_STAR)
-    method, _ = runner.unlearn(cell(runner, "miu"))
+    method, _ = runner.cells.unlearn(cell(runner, "miu"))
     without_forget_pass = tiny_runner(tmp_path, ["miu"], hparams={"miu": {"forget_pass": False}}, **ENCODES_G_STAR)
-    retained_only, _ = without_forget_pass.unlearn(cell(without_forget_pass, "miu"))
+    retained_only, _ = without_forget_pass.cells.unlearn(cell(without_forget_pass, "miu"))
     train, forget = method.data.dataset.train, method.data.forget_idx
     x, g = to_unit_float(train.x), method.data.dataset.groups("train")
 
@@ -109,7 +109,7 @@ def test_miu_lowers_the_mutual_information_on_the_forget_set(tmp_path):
 
 def build(tmp_path, **hparams) -> tuple:
     runner = tiny_runner(tmp_path, ["miu"], hparams={"miu": hparams})
-    return runner, runner.build_method(cell(runner, "miu"))
+    return runner, runner.cells.build_method(cell(runner, "miu"))
 
 
 def fit_recording_parts(runner, method: MIU, monkeypatch) -> list[tuple[int, str]]:
@@ -122,7 +122,7 @@ def fit_recording_parts(runner, method: MIU, monkeypatch) -> list[tuple[int, str
         return step(self, batch, batch_idx)
 
     monkeypatch.setattr(MIU, "training_step", recording)
-    fit(runner.spec, method, runner.report, "t")
+    fit(runner.spec, method, runner.cells.report, "t")
     return seen
 
 
@@ -169,8 +169,8 @@ def test_reweight_is_on_by_default_and_recorded(tmp_path):
 
 def test_miu_runs_end_to_end_with_its_defaults(tmp_path):
     runner = tiny_runner(tmp_path, ["miu"])
-    method, seconds = runner.unlearn(cell(runner, "miu"))
-    original = runner.original(method.data.task, 0)
+    method, seconds = runner.cells.unlearn(cell(runner, "miu"))
+    original = runner.artefacts.original(method.data.task, 0)
     assert seconds > 0 and method.hparams.epochs == MIU.dataset_overrides["shapes"]["epochs"]
     before = original.state_dict().values()
     assert any(not torch.equal(a.cpu(), b) for a, b in zip(method.model.state_dict().values(), before))

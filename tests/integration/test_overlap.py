@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmark.run.cells import CellRunner
 from benchmark.run.pool import run_pool
-from benchmark.run.runner import Runner
 from tests.helpers import tiny_runner
 
 DEVICE_SECONDS = SCORE_SECONDS = 1.2  # the known cost added to each half of every cell
@@ -36,8 +36,8 @@ def _logged(method, kind: str, seconds: float, log: Path):
 @pytest.mark.slow
 def test_scoring_overlaps_the_next_cells_training(tmp_path, monkeypatch):
     log = tmp_path / "intervals.txt"
-    monkeypatch.setattr(Runner, "measure_cell", _logged(Runner.measure_cell, "device", DEVICE_SECONDS, log))
-    monkeypatch.setattr(Runner, "score_cell", _logged(Runner.score_cell, "score", SCORE_SECONDS, log))
+    monkeypatch.setattr(CellRunner, "measure_cell", _logged(CellRunner.measure_cell, "device", DEVICE_SECONDS, log))
+    monkeypatch.setattr(CellRunner, "score_cell", _logged(CellRunner.score_cell, "score", SCORE_SECONDS, log))
     runner = tiny_runner(tmp_path, ["original", "finetune"], seeds=[0, 1, 2])
     runner.validate()
     outcomes = run_pool(runner, runner.plan(), 1, lambda o: None, lambda *a: None, timeout=None)
@@ -60,8 +60,8 @@ def test_scoring_overlaps_the_next_cells_training(tmp_path, monkeypatch):
 def test_a_cell_measured_before_a_stop_is_only_scored_by_the_next_run(tmp_path):
     runner = tiny_runner(tmp_path, ["original"])
     cell = next(c for c in runner.plan() if c.method.name == "original")
-    measured = runner.execute(cell, score=False)  # the run stopped before its host half
-    assert measured.status == "measured" and runner.settled(cell) is None and runner.settled(cell, any_status=True) is None
+    measured = runner.cells.execute(cell, score=False)  # the run stopped before its host half
+    assert measured.status == "measured" and runner.index.settled(cell) is None and runner.index.settled(cell, any_status=True) is None
     outcomes = run_pool(runner, runner.plan(), 1, lambda o: None, lambda *a: None, timeout=None)
     (again,) = [o for o in outcomes if o.cell == cell]
     assert again.status == "done" and again.record.timings["unlearn_seconds"] == measured.record.timings["unlearn_seconds"]

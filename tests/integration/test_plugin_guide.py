@@ -79,7 +79,7 @@ def test_a_file_plugin_gets_its_hparams_by_its_name_attribute(tmp_path):
     plugin = write_plugin(tmp_path / "a", 'name = "my_method"')
     runner = tiny_runner(tmp_path, [f"{plugin}:MyMethod"], hparams={"my_method": {"strength": 0.25, "lr": 0.02}})
     c = cell(runner, "my_method")
-    data = runner.task_data(c.task, c.seed)
+    data = runner.artefacts.task_data(c.task, c.seed)
     method = build_method(c.method, data.initial_model(), data, runner.spec.method_arguments(c.method, c.task))
     assert method.hparams.strength == 0.25 and method.hparams.lr == 0.02
     with pytest.raises(BenchmarkError, match=r"hparams.MyMethod: no method 'MyMethod'.*my_method"):
@@ -178,7 +178,7 @@ def test_editing_a_module_beside_a_plugin_changes_its_source_hash(tmp_path):
     """A cell's key holds its method's source hash: for a file plugin, the helper modules beside
     it count too, so editing one re-runs its cells instead of reusing stale ones."""
     from benchmark.registry import load_method
-    from benchmark.run.runner import source_hash
+    from benchmark.run.keys import source_hash
 
     (tmp_path / "helper_mod.py").write_text("SCALE = 1\n")
     plugin = tmp_path / "plugin_beside.py"

@@ -121,15 +121,40 @@ def test_without_ray_the_error_is_one_line(tmp_path, monkeypatch):
     assert str(error.value) == "--executor ray needs Ray: pip install 'unlearn-bench[ray]'"
 
 
+RENDEZVOUS = """
+import os
+import time
+from pathlib import Path
+
+from methods.finetune import Finetune
+
+
+class Rendezvous(Finetune):
+    \"\"\"Finetune whose trials wait (a minute at most) until two processes have begun one, so
+    that a Ray task that starts late still finds trials left (else the first may take them all).\"\"\"
+
+    def unlearn(self):
+        arrived = Path(__file__).with_suffix(".arrived")
+        arrived.mkdir(exist_ok=True)
+        (arrived / str(os.getpid())).touch()
+        deadline = time.monotonic() + 60
+        while len(list(arrived.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        super().unlearn()
+"""
+
+
 def test_ray_tasks_share_one_tuning_study_and_split_its_trials(ray, tmp_path):
     from benchmark.tune.study import open_study, plan_studies, settled
     from benchmark.tune.tuning import tune
 
+    plugin = tmp_path / "rendezvous.py"
+    plugin.write_text(RENDEZVOUS)
     config = {**TINY, "out": str(tmp_path / "runs"), "tuned": str(tmp_path / "tuned"), "tune": {"trials": 6}, "hparams": {}}
-    spec = build_spec(config, methods=["finetune"], tasks=[TASK])
+    spec = build_spec(config, methods=[f"{plugin}:Rendezvous"], tasks=[TASK])
     result = tune(spec, CPUS, lambda line: None, lambda n: None, ray=True)
     (plan,), _ = plan_studies(spec)
     slots = settled(open_study(plan))
     assert sorted(slots) == list(range(6)) and len(open_study(plan).get_trials()) == 6  # every slot once
     assert len({t.user_attrs["worker"] for t in slots.values()}) == CPUS  # both Ray tasks ran trials
-    assert list(result.entries) == [("finetune", TASK)] and (tmp_path / "tuned" / "shapes.yaml").is_file()
+    assert list(result.entries) == [("Rendezvous", TASK)] and (tmp_path / "tuned" / "shapes.yaml").is_file()

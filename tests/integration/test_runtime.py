@@ -18,7 +18,7 @@ from benchmark.dataset import Batch, Split
 from benchmark.errors import BenchmarkError
 from benchmark.inference import accuracy, predict_probs
 from benchmark.model import build_model
-from benchmark.run import runner as runner_module
+from benchmark.run import artefacts as artefacts_module
 from benchmark.run import runtime as runtime_module
 from benchmark.run.failure import CellFailure
 from benchmark.run.fitting import FiniteLoss, _process_failures, fit
@@ -161,7 +161,7 @@ class _NoPickle(ERM):
 def test_a_module_that_does_not_pickle_fails_its_ddp_cell_in_one_line(tmp_path):
     runner = tiny_runner(tmp_path, ["original"], runtime={"accelerator": "cpu", "devices": 2, "strategy": "ddp"})
     task = runner.spec.tasks[0]
-    dataset = runner.dataset(task)
+    dataset = runner.artefacts.dataset(task)
     model = build_model(runner.spec.model_for(task), dataset.num_classes, 0)
     module = _NoPickle(model, dataset, torch.arange(len(dataset.train)), runner.spec.recipe_for(task), 0)
     with pytest.raises(CellFailure, match="DDP copies the module into each of its 2 processes by pickle, and it does not pickle: AttributeError") as caught:
@@ -215,13 +215,13 @@ def test_ddp_with_two_gloo_processes_matches_one_process(tmp_path, monkeypatch):
     accuracies, steps = {}, set()
     for devices in (1, 2):
         record = tmp_path / f"best-{devices}.json"
-        monkeypatch.setattr(runner_module, "ERM", functools.partial(_RecordingERM, record=record))
+        monkeypatch.setattr(artefacts_module, "ERM", functools.partial(_RecordingERM, record=record))
         runtime = {"accelerator": "cpu", "devices": devices, **({"strategy": "ddp"} if devices > 1 else {})}
         runner = tiny_runner(tmp_path, ["original"], runtime=runtime, **DDP_JOB)
         reports: list[tuple] = []
-        runner.report = lambda *report: reports.append(report)
+        runner.artefacts.report = lambda *report: reports.append(report)
         task = runner.spec.tasks[0]
-        model, dataset = runner.original(task, 0), runner.dataset(task)
+        model, dataset = runner.artefacts.original(task, 0), runner.artefacts.dataset(task)
         restored = json.loads(record.read_text())
         assert checksum(model) == pytest.approx(restored["checksum"], rel=1e-9)
         assert accuracy(model, dataset.val.x, dataset.val.y) == pytest.approx(restored["best_acc"], abs=0.026)  # 1 of 40 rows

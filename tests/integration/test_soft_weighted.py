@@ -24,7 +24,7 @@ def unlearned(base):
         if (scheme, target) not in runs:
             runner = tiny_runner(base, ["soft_weighted"], hparams={"soft_weighted": {"scheme": scheme, "target": target}})
             c = cell(runner, "soft_weighted")
-            runs[scheme, target] = (runner, c, runner.unlearn(c)[0])
+            runs[scheme, target] = (runner, c, runner.cells.unlearn(c)[0])
         return runs[scheme, target]
 
     return run
@@ -34,7 +34,7 @@ def unlearned(base):
 @pytest.mark.parametrize("scheme", ["hard", "soft"])
 def test_only_the_head_moves_by_the_weighted_newton_step(unlearned, scheme):
     runner, c, method = unlearned(scheme)
-    original = runner.original(c.task, c.seed)
+    original = runner.artefacts.original(c.task, c.seed)
     before, after = original.state_dict(), method.model.state_dict()
     assert all(torch.equal(after[k], v) for k, v in before.items() if not k.startswith("head."))
     assert not torch.equal(after["head.weight"], before["head.weight"])
@@ -60,7 +60,7 @@ def test_runs_through_the_runner(unlearned, scheme, target):
 
 def test_writes_a_result(base):
     runner = tiny_runner(base, ["soft_weighted"])
-    outcome = runner.execute(cell(runner, "soft_weighted"))
+    outcome = runner.cells.execute(cell(runner, "soft_weighted"))
     assert outcome.status == "done", outcome.error
     assert outcome.record.hparams["scheme"] == "soft" and "worst_group_acc" in outcome.record.metrics
 
@@ -69,4 +69,4 @@ def test_rejects_unknown_choices(base):
     for bad in ({"scheme": "medium"}, {"target": "accuracy"}, {"damping": 0.0}):
         runner = tiny_runner(base, ["soft_weighted"], hparams={"soft_weighted": bad})
         with pytest.raises(BenchmarkError, match="soft_weighted"):
-            runner.unlearn(cell(runner, "soft_weighted"))
+            runner.cells.unlearn(cell(runner, "soft_weighted"))

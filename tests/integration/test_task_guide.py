@@ -20,6 +20,7 @@ from benchmark import registry
 from benchmark.errors import BenchmarkError
 from benchmark.method import default_hparams
 from benchmark.run import tuned
+from benchmark.run.keys import resolved_hparams
 from benchmark.run.runner import Runner
 from benchmark.run.spec import build_spec
 from tests.conftest import read_json
@@ -303,10 +304,10 @@ def test_a_datasets_settings_for_the_rw_variant_and_in_the_cell_key(tmp_path):
     assert spec.method_arguments(rw, spec.tasks[0])["lr"] == 0.03
     runner = Runner(spec)
     cell = next(c for c in runner.plan() if c.method.name == "finetune")
-    assert runner.resolved_hparams(cell)["lr"] == 0.02
+    assert resolved_hparams(runner.spec, cell)["lr"] == 0.02
     other = Runner(levels_spec(tmp_path, '{"finetune": {"lr": 0.04}}', methods=["finetune"]))
     same = next(c for c in other.plan() if c.method.name == "finetune" and c.task.id == cell.task.id)
-    assert other.cell_key(same) != runner.cell_key(cell)  # the dataset's settings are in the key
+    assert other.index.key(same) != runner.index.key(cell)  # the dataset's settings are in the key
 
 
 @pytest.mark.parametrize(

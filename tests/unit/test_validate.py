@@ -112,7 +112,7 @@ def test_a_misspelt_method_names_the_run_methods(cli, tmp_path):
 
 
 def checked(runner) -> None:
-    check_spec(runner.spec, lambda task: runner.task_data(task, runner.spec.seeds[0]))
+    check_spec(runner.spec, lambda task: runner.artefacts.task_data(task, runner.spec.seeds[0]))
 
 
 @pytest.mark.parametrize(
