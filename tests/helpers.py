@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch.nn import functional as F
@@ -18,12 +20,22 @@ from tests.conftest import TINY
 TRAINED = {"datasets": {"shapes": {"n_train": 480, "n_val": 40, "n_test": 80}}, "recipe": {"epochs": 4}}
 
 
+#: the cache of a store holding the tiny originals, trained once per session (set by
+#: tests/integration/conftest.py; None in the unit tier, whose tests start cold)
+warm_cache: Callable[[], Path] | None = None
+
+
 def tiny_runner(tmp_path: Path, methods: list[str], trained: bool = False, **config) -> Runner:
+    """A runner of ``methods`` on the tiny shapes task (``trained``: with an original that has
+    learnt something), its store under ``tmp_path``, started from ``warm_cache`` when there is one:
+    an original of the same key is then loaded, not trained."""
     base = {**TINY, **(TRAINED if trained else {})}
     hparams = {**TINY["hparams"], **config.pop("hparams", {})}
     spec = build_spec(
         {**base, "out": str(tmp_path / "runs"), "hparams": hparams, **config}, methods=methods, tasks=["shapes/g2-r0.9-skew1.0"]
     )
+    if warm_cache is not None and not spec.out.exists():
+        shutil.copytree(warm_cache(), spec.out / "cache")
     return Runner(spec)
 
 

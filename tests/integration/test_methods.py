@@ -1,5 +1,6 @@
 """Each built-in method runs on a tiny task and moves the model the way its rule says."""
 
+import pytest
 import torch
 
 from tests.helpers import cell, forget_loss, tiny_runner
@@ -7,6 +8,13 @@ from tests.helpers import cell, forget_loss, tiny_runner
 
 def states_equal(a, b):
     return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+@pytest.mark.parametrize("trained", [False, True])
+def test_the_sessions_tiny_originals_are_loaded_not_trained(tmp_path, monkeypatch, trained):
+    runner = tiny_runner(tmp_path, ["original"], trained=trained)
+    monkeypatch.setattr("benchmark.run.artefacts.fit", lambda *args: pytest.fail("the original was trained"))
+    runner.artefacts.original(runner.spec.tasks[0], 0)
 
 
 def test_original_changes_nothing(tmp_path):
