@@ -235,9 +235,7 @@ def test_a_killed_tune_resumes_the_same_study_and_ends_as_an_uninterrupted_one(t
     from optuna.trial import TrialState
 
     config = _config(tmp_path, trials=5)
-    whole = _tune_process(config, tmp_path / "whole")
-    assert whole.wait(timeout=300) == 0, whole.stderr.read().decode()
-
+    whole = _tune_process(config, tmp_path / "whole")  # uninterrupted, beside the one to be killed
     killed = _tune_process(config, tmp_path / "killed")
     journal = tmp_path / "killed"
 
@@ -253,6 +251,7 @@ def test_a_killed_tune_resumes_the_same_study_and_ends_as_an_uninterrupted_one(t
     killed.wait()
     interrupted = [t for t in _study(config, journal).get_trials() if t.state == TrialState.RUNNING]
     assert interrupted
+    assert whole.wait(timeout=300) == 0, whole.stderr.read().decode()
 
     again = _tune_process(config, journal)
     assert again.wait(timeout=300) == 0, again.stderr.read().decode()
