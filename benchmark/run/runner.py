@@ -63,10 +63,10 @@ class Runner:
         ``HEADROOM`` for what the estimate leaves out (the atomic writes' temporary files)."""
         sizes: dict[tuple[str, int], int] = {}
         for task in self.spec.tasks:
-            data = self.artefacts.task_data(task, self.spec.seeds[0])
-            key = (repr(self.spec.model_for(task)), data.num_classes)
-            if key not in sizes:
-                model = build_model(self.spec.model_for(task), data.num_classes, data.seed)
+            model_spec, classes = self.spec.model_for(task), self.artefacts.dataset(task).num_classes
+            key = (repr(model_spec), classes)
+            if key not in sizes:  # one model built per kind, not per task
+                model = build_model(model_spec, classes, self.spec.seeds[0])
                 sizes[key] = sum(t.numel() * t.element_size() for t in model.state_dict().values())
         largest = max(sizes.values(), default=0)
         return (2 * len(self.spec.tasks) * len(self.spec.seeds) + len(self.plan())) * largest + HEADROOM

@@ -213,8 +213,7 @@ class Scheduler(ABC):
         cell's original failed; a cell's outcome is finished here."""
         if job.kind == "original":
             return job.path.exists()
-        cell = job.cell
-        key = self.runner.original_key(cell.task, cell.seed)
+        cell, key = job.cell, job.needs  # a cell job holds its original's key
         if key in self.failed_originals:
             finish(self.runner.failure(cell, "building the original", f"its original model failed: {self.failed_originals[key]}"))
             return True

@@ -83,7 +83,7 @@ class Shard:
     def parse(cls, value: Any) -> Shard:
         text = str(value).strip()
         index, sep, count = text.partition("/")
-        if not (sep and index.strip().isdigit() and count.strip().isdigit() and 1 <= int(index) <= int(count)):
+        if not (sep and _whole(index) and _whole(count) and 1 <= int(index) <= int(count)):
             raise BenchmarkError(f"shard must be I/N with 1 <= I <= N (e.g. 2/8), not {value!r}")
         return cls(int(index), int(count))
 
