@@ -41,6 +41,7 @@ from benchmark.run.failure import reason
 from benchmark.run.grid import Cell, Outcome
 from benchmark.run.runner import Runner
 from benchmark.run.scheduler import DEVICE, ENDED, LOST, POLL, SCORER, Event, Job, Running, Scheduler, Usage
+from benchmark.run.signals import deferred
 
 Progress = Callable[[int, str, int, int], None]  # (worker, what, done, total)
 CPU_THREADS = 1  # torch threads of a CPU worker (see above)
@@ -139,17 +140,24 @@ class Pool(Scheduler):
         self.usage.workers = {DEVICE: workers, SCORER: self.scorers}
 
     def _start(self, index: int) -> _Worker:
-        """Worker ``index``: a device worker below ``size``, a scorer from there (one torch thread;
-        it reads stored arrays only and never touches a device)."""
-        if index < self.size:
-            return _Worker(self.context, index, DEVICE, self.runner.spec, self._gpus(index), self.threads, self.debug, self.host_jobs)
-        return _Worker(self.context, index, SCORER, self.runner.spec, None, 1, self.debug, self.host_jobs)
+        """Start worker ``index`` in its slot: a device worker below ``size``, a scorer from there
+        (one torch thread; it reads stored arrays only and never touches a device). A Ctrl-C
+        waits until the worker is in its slot, so that stopping the run stops it too."""
+        with deferred():
+            if index < self.size:
+                worker = _Worker(self.context, index, DEVICE, self.runner.spec, self._gpus(index), self.threads, self.debug, self.host_jobs)
+            else:
+                worker = _Worker(self.context, index, SCORER, self.runner.spec, None, 1, self.debug, self.host_jobs)
+            if index < len(self.workers):
+                self.workers[index] = worker
+            else:
+                self.workers.append(worker)
+        return worker
 
     def _restart(self, worker: _Worker) -> _Worker:
         """Stop ``worker`` and start a fresh one in its place."""
         worker.stop()
-        self.workers[worker.index] = fresh = self._start(worker.index)
-        return fresh
+        return self._start(worker.index)
 
     def _gpus(self, index: int) -> str | None:
         """The GPUs worker ``index`` sees: its own block of ``per_job`` (one, or a DDP job's N)."""
@@ -161,7 +169,9 @@ class Pool(Scheduler):
 
     # -- the backend ------------------------------------------------------------------
     def _open(self) -> None:
-        self.workers = [self._start(i) for i in range(self.size + self.scorers)]
+        self.workers = []
+        for index in range(self.size + self.scorers):
+            self._start(index)
 
     def _idle(self) -> list[tuple[str, _Worker]]:
         busy = {id(r.handle) for r in self.running}

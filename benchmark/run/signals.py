@@ -21,11 +21,13 @@ class Stopped(Exception):
 
 
 _pending: list[int] = []  # signals received in this process and not yet acted on
+_deferring = False  # inside ``deferred()``: a signal is noted, and raised when the block ends
 
 
 def _raise_stopped(signum: int, frame: Any) -> None:
     _pending.append(signum)
-    raise Stopped(signum)
+    if not _deferring:
+        raise Stopped(signum)
 
 
 def raise_if_stopped() -> None:
@@ -33,6 +35,21 @@ def raise_if_stopped() -> None:
     ignores exceptions raised in ``__del__`` and other finalisers); long loops call this."""
     if _pending:
         raise Stopped(_pending[0])
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Within the block, a SIGTERM or SIGINT is held back and raised as ``Stopped`` when it ends.
+    Starting a worker process and recording it is one step: a signal between the two would
+    leave a process that stopping the run does not know of."""
+    global _deferring
+    outer, _deferring = _deferring, True
+    try:
+        yield
+    finally:
+        _deferring = outer
+    if not outer:
+        raise_if_stopped()
 
 
 @contextmanager

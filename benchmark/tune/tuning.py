@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from benchmark.run import tuned
 from benchmark.run.pool import CPU_THREADS, default_workers, watch_parent
+from benchmark.run.signals import deferred
 from benchmark.run.spec import Spec
 from benchmark.tune.objective import describe_protocol
 from benchmark.tune.study import StudyPlan, plan_studies, startup_trials, summary, work
@@ -90,12 +91,13 @@ def _run_workers(spec: Spec, plans: list[StudyPlan], workers: int, progress: Cal
     threads = max(1, (os.cpu_count() or 1) // workers) if cuda else CPU_THREADS
     lines = context.SimpleQueue()
     procs = []
-    for i in range(min(workers, len(plans) * spec.tune.trials)):
-        devices = str(i) if cuda else None
-        proc = context.Process(target=_worker_main, args=(spec, plans, lines, os.getpid(), threads, devices), daemon=True)
-        proc.start()
-        procs.append(proc)
     try:
+        for i in range(min(workers, len(plans) * spec.tune.trials)):
+            devices = str(i) if cuda else None
+            with deferred():  # a Ctrl-C waits until the process is in ``procs``, where it is stopped
+                proc = context.Process(target=_worker_main, args=(spec, plans, lines, os.getpid(), threads, devices), daemon=True)
+                proc.start()
+                procs.append(proc)
         while any(p.is_alive() for p in procs) or not lines.empty():
             while not lines.empty():
                 progress(lines.get())

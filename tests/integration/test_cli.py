@@ -311,6 +311,23 @@ def test_ctrl_c_with_one_worker_stops_the_run_with_one_line(cli, tiny_config):
     assert not multiprocessing.active_children()
 
 
+def test_ctrl_c_while_the_pool_starts_its_workers_leaves_no_process_behind(cli, tiny_config, monkeypatch):
+    """SIGINT just after the first worker has started, before the scorer: the started worker is
+    stopped too (it was left running, unknown to the pool, when the signal landed mid-start)."""
+    from benchmark.run import pool
+
+    class InterruptedAfterStart(pool._Worker):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(pool, "_Worker", InterruptedAfterStart)
+    code, _, err = cli("run", "--config", str(tiny_config), "--methods", "finetune", "--tasks", "shapes/g2-r0.9-skew1.0", "--workers", "1")
+    assert code == 130, err
+    assert err.strip() == "stopped by SIGINT: finished cells are kept; run the same command again to resume"
+    assert not multiprocessing.active_children()
+
+
 def _without_row_bootstrap(entries: list[dict]) -> list[dict]:
     """Entries less what rests on the per-sample predictions (the bootstrap over TEST rows)."""
     return [{**e, "metrics": {k: {**v, "boot": None} for k, v in e["metrics"].items()}, "vs_gold": None, "like_gold": None} for e in entries]

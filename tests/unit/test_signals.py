@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from benchmark.run.signals import Stopped, raise_if_stopped, stop_on_signals
+from benchmark.run.signals import Stopped, deferred, raise_if_stopped, stop_on_signals
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the point of the test
 
@@ -30,3 +30,15 @@ def test_a_swallowed_signal_stops_the_block_at_its_end_at_the_latest():
         _SignalledWhileCollected()
         gc.collect()
     raise_if_stopped()  # outside the block, nothing is pending any more
+
+
+def test_a_signal_inside_a_deferred_block_stops_the_run_when_the_block_ends():
+    reached = []
+    with pytest.raises(Stopped) as stop, stop_on_signals():
+        with deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            with deferred():  # nested: only the outermost block raises
+                reached.append("inner")
+            reached.append("end of the block")
+        pytest.fail("the held-back signal was lost")
+    assert reached == ["inner", "end of the block"] and stop.value.code == 130
