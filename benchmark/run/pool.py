@@ -17,7 +17,9 @@ trees are the same whatever the count). The parent process owns the schedule
 - on SIGTERM or SIGINT the parent stops every worker; workers also exit on their own when the
   parent is gone.
 
-With CUDA, workers are spawned (CUDA does not survive a fork) and rebuild what they need from
+With CUDA, workers are spawned (CUDA does not survive a fork; nor does autograd once it has
+started its device threads, so a process that has trained on a GPU spawns them too:
+``worker_context``) and rebuild what they need from
 the picklable spec; each sees its GPU (``CUDA_VISIBLE_DEVICES``; a DDP job its block of N) and ``cores / workers`` CPU
 threads. On the CPU they are forked from the parent, which has imported torch and Lightning
 already (a spawned worker spends ~10 s importing them again), and each computes on ONE
@@ -130,7 +132,7 @@ class Pool(Scheduler):
         super().__init__(runner, timeout, usage)
         self.progress, self.debug = progress, debug
         cuda = runner.spec.runtime.uses_cuda
-        self.context = mp.get_context("fork" if not cuda and "fork" in mp.get_all_start_methods() else "spawn")
+        self.context = worker_context(cuda)
         self.threads = max(1, (os.cpu_count() or 1) // workers) if cuda else CPU_THREADS
         self.devices = _cuda_count() if cuda else 0
         self.per_job = runner.spec.runtime.processes if cuda else 1  # GPUs one job trains on (DDP: N)
@@ -235,6 +237,34 @@ def run_pool(runner: Runner, cells: list[Cell], workers: int, done: Callable[[Ou
         return pool.run(cells, done)
     finally:
         pool.close()
+
+
+def worker_context(cuda: bool) -> Any:
+    """How worker processes start: forked on the CPU (they need no imports), spawned with CUDA
+    (CUDA does not survive a fork) and where a forked child cannot train. Once autograd has
+    started its device threads in this process (a notebook that trained on a GPU, say), a forked
+    child's backward pass raises "Unable to handle autograd's threading in combination with
+    fork-based multiprocessing"; a throwaway child tries one first."""
+    if cuda or "fork" not in mp.get_all_start_methods() or not fork_can_train():
+        return mp.get_context("spawn")
+    return mp.get_context("fork")
+
+
+def fork_can_train() -> bool:
+    """Whether a child forked now can run a backward pass (tried in a child that exits at once)."""
+    import torch
+
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            weight = torch.ones(1, requires_grad=True)
+            weight.sum().backward()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
 
 
 def default_workers(runtime: Any) -> int:

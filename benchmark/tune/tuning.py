@@ -11,7 +11,6 @@ Ray tasks alike split the same studies through the slot claims (``study.py``).
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing as mp
 import os
 import signal
 import threading
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from benchmark.run import tuned
-from benchmark.run.pool import CPU_THREADS, default_workers, watch_parent
+from benchmark.run.pool import CPU_THREADS, default_workers, watch_parent, worker_context
 from benchmark.run.signals import deferred
 from benchmark.run.spec import Spec
 from benchmark.tune.objective import describe_protocol
@@ -87,7 +86,7 @@ def tune(
 
 def _run_workers(spec: Spec, plans: list[StudyPlan], workers: int, progress: Callable[[str], None]) -> None:
     cuda = spec.runtime.uses_cuda
-    context = mp.get_context("spawn" if cuda else "fork")
+    context = worker_context(cuda)
     threads = max(1, (os.cpu_count() or 1) // workers) if cuda else CPU_THREADS
     lines = context.SimpleQueue()
     procs = []
