@@ -19,8 +19,7 @@ trees are the same whatever the count). The parent process owns the schedule
 
 With CUDA, workers are spawned (CUDA does not survive a fork; nor does autograd once it has
 started its device threads, so a process that has trained on a GPU spawns them too:
-``worker_context``) and rebuild what they need from
-the picklable spec; each sees its GPU (``CUDA_VISIBLE_DEVICES``; a DDP job its block of N) and ``cores / workers`` CPU
+``worker_context``) and rebuild what they need from the picklable spec; each sees its GPU (``CUDA_VISIBLE_DEVICES``; a DDP job its block of N) and ``cores / workers`` CPU
 threads. On the CPU they are forked from the parent, which has imported torch and Lightning
 already (a spawned worker spends ~10 s importing them again), and each computes on ONE
 thread: torch's CPU results depend on the thread count, so one thread per worker keeps the
@@ -145,15 +144,10 @@ class Pool(Scheduler):
         """Start worker ``index`` in its slot: a device worker below ``size``, a scorer from there
         (one torch thread; it reads stored arrays only and never touches a device). A Ctrl-C
         waits until the worker is in its slot, so that stopping the run stops it too."""
+        role, gpus, threads = (DEVICE, self._gpus(index), self.threads) if index < self.size else (SCORER, None, 1)
         with deferred():
-            if index < self.size:
-                worker = _Worker(self.context, index, DEVICE, self.runner.spec, self._gpus(index), self.threads, self.debug, self.host_jobs)
-            else:
-                worker = _Worker(self.context, index, SCORER, self.runner.spec, None, 1, self.debug, self.host_jobs)
-            if index < len(self.workers):
-                self.workers[index] = worker
-            else:
-                self.workers.append(worker)
+            worker = _Worker(self.context, index, role, self.runner.spec, gpus, threads, self.debug, self.host_jobs)
+            self.workers[index:index + 1] = [worker]  # its slot, or the next one while the pool opens
         return worker
 
     def _restart(self, worker: _Worker) -> _Worker:
