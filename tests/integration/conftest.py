@@ -8,9 +8,11 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
+from benchmark.cli import main
 from tests import helpers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,3 +39,20 @@ def tiny_originals(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _warm_tiny_runner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """``tiny_runner`` starts from the session's originals (trained on first use)."""
     monkeypatch.setattr(helpers, "warm_cache", lambda: request.getfixturevalue("tiny_originals"))
+
+
+@pytest.fixture
+def cli_at_root(capfd: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> Callable[[list[str]], subprocess.CompletedProcess]:
+    """The CLI's ``main`` called in this process from the repository root, as ``python -m
+    benchmark.cli`` would run there (the same tuned settings apply), its output and its workers'
+    read at the file descriptors. For a run that is not signalled or raced: it spares the
+    subprocess a fresh interpreter's imports (about 6 s here)."""
+    monkeypatch.chdir(ROOT)
+
+    def run(args: list[str]) -> subprocess.CompletedProcess:
+        capfd.readouterr()
+        code = main(args)
+        out, err = capfd.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
+
+    return run

@@ -284,7 +284,6 @@ def test_every_engine_subpackage_is_installed():
     assert engine <= installed and {"methods", "tasks"} <= installed
 
 
-@pytest.mark.slow
 def _interrupt_once_a_worker_runs(done: threading.Event, limit: float = 180) -> None:
     """SIGINT to this process as soon as it has a new child, the run's worker (polled, not on a
     timer: a loaded machine starts slower), unless the run ended first."""
@@ -296,6 +295,7 @@ def _interrupt_once_a_worker_runs(done: threading.Event, limit: float = 180) -> 
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_ctrl_c_with_one_worker_stops_the_run_with_one_line(cli, tiny_config):
     """SIGINT to the main process mid-run: its worker is stopped, one line, exit 130 (it was exit 1, silent)."""
     done = threading.Event()

@@ -1,7 +1,8 @@
-"""Fault injection: each test runs the real CLI in a subprocess on the tiny task and does to it
-what a hostile environment does (kills, preemption, corrupt files, broken plugins, a second
-run on the same directory); every fault must end in a named per-cell failure or a repair,
-with nothing finished lost."""
+"""Fault injection: each test runs the real CLI on the tiny task and does to it what a hostile
+environment does (kills, preemption, corrupt files, broken plugins, a second run on the same
+directory); every fault must end in a named per-cell failure or a repair, with nothing
+finished lost. A run that is killed, signalled or raced is a subprocess; the others call the
+same ``main`` in this process (``cli_at_root``)."""
 
 from __future__ import annotations
 
@@ -35,12 +36,15 @@ def _config(directory: Path) -> Path:
     return path
 
 
-def _command(directory: Path, *extra: str, methods: list[str] = METHODS) -> list[str]:
+def _args(directory: Path, *extra: str, methods: list[str] = METHODS) -> list[str]:
     return [
-        sys.executable, "-m", "benchmark.cli", "run", "--config", str(_config(directory)),
-        "--out", str(directory / "runs"), "--leaderboard", str(directory / "leaderboard"),
-        "--methods", *methods, *extra,
+        "run", "--config", str(_config(directory)), "--out", str(directory / "runs"),
+        "--leaderboard", str(directory / "leaderboard"), "--methods", *methods, *extra,
     ]  # fmt: skip
+
+
+def _command(directory: Path, *extra: str, methods: list[str] = METHODS) -> list[str]:
+    return [sys.executable, "-m", "benchmark.cli", *_args(directory, *extra, methods=methods)]
 
 
 def run(directory: Path, *extra: str, methods: list[str] = METHODS) -> subprocess.CompletedProcess:
@@ -78,12 +82,11 @@ def _kill_at(directory: Path, moment: float) -> None:
     assert not any(map(alive, children))
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_sigkill_at_random_moments_then_resume_gives_the_same_leaderboard(tmp_path, reference, seed):
-    """Each seed kills the run twice in a row, at random moments, before letting it finish."""
+def test_sigkill_at_random_moments_then_resume_gives_the_same_leaderboard(tmp_path, reference):
+    """The run is killed three times in a row, at random moments, before it may finish."""
     directory, duration = reference
-    draw = random.Random(seed)
-    for _ in range(2):
+    draw = random.Random(0)
+    for _ in range(3):
         _kill_at(tmp_path, draw.uniform(2.0, duration * 0.9))
     resumed = run(tmp_path)
     assert resumed.returncode == 0, resumed.stderr
@@ -110,11 +113,11 @@ def test_sigterm_stops_every_process_and_keeps_finished_cells(tmp_path):
     assert resumed.returncode == 0 and "reused" in resumed.stdout
 
 
-def test_broken_and_hung_plugins_fail_their_cells_and_the_rest_is_scored(tmp_path, reference):
+def test_broken_and_hung_plugins_fail_their_cells_and_the_rest_is_scored(tmp_path, reference, cli_at_root):
     directory, _ = reference
     shutil.copytree(directory / "runs", tmp_path / "runs")  # the original and the gold are there already
-    broken = ("Diverges", "Raises", "Wraps", "Halves", "Hangs")
-    result = run(tmp_path, "--timeout", "25", methods=[*METHODS, *(f"{PLUGINS}:{name}" for name in broken)])
+    broken = ("Diverges", "Raises", "Wraps", "Halves", "Hangs")  # all but Hangs fail in their first step
+    result = cli_at_root(_args(tmp_path, "--timeout", "8", methods=[*METHODS, *(f"{PLUGINS}:{name}" for name in broken)]))
     assert result.returncode == 1
     no_traceback(result)
     reasons = {line.split(":", 1)[1].split("·")[0].strip(): line for line in result.stderr.splitlines() if line.startswith("error:")}
@@ -123,7 +126,7 @@ def test_broken_and_hung_plugins_fail_their_cells_and_the_rest_is_scored(tmp_pat
     assert "RuntimeError: a bug in the plugin's loss" in reasons["Raises"]
     assert "replaced self.model with a Sequential" in reasons["Wraps"]
     assert "torch.float16" in reasons["Halves"]
-    assert "timed out after 25 s" in reasons["Hangs"]
+    assert "timed out after 8 s" in reasons["Hangs"]
     board = json.loads((tmp_path / "leaderboard" / "leaderboard.json").read_text())
     assert {e["method"] for e in board["entries"]} == set(METHODS)
     assert {f["method"] for f in board["failed"]} == set(broken)
@@ -138,7 +141,7 @@ def _corrupt(path: Path, how: str) -> None:
         path.write_bytes(os.urandom(path.stat().st_size))
 
 
-def test_corrupt_files_are_named_moved_aside_and_rebuilt(tmp_path, reference):
+def test_corrupt_files_are_named_moved_aside_and_rebuilt(tmp_path, reference, cli_at_root):
     directory, _ = reference
     shutil.copytree(directory / "runs", tmp_path / "runs")
     runs = tmp_path / "runs"
@@ -151,7 +154,7 @@ def test_corrupt_files_are_named_moved_aside_and_rebuilt(tmp_path, reference):
     for path, how in victims.values():
         _corrupt(path, how)
     # a method not run before needs the original and the dataset: both are rebuilt
-    result = run(tmp_path, methods=[*METHODS, "neggrad"])
+    result = cli_at_root(_args(tmp_path, methods=[*METHODS, "neggrad"]))
     assert result.returncode == 0, result.stderr
     no_traceback(result)
     for name, (path, _) in victims.items():
@@ -177,25 +180,22 @@ def test_two_runs_on_one_directory_split_the_work(tmp_path, reference):
     assert {k: v for k, v in numbers(tmp_path).items() if k[0] in METHODS} == numbers(directory)
 
 
-def test_a_subset_run_keeps_the_full_leaderboard(tmp_path, reference):
+def test_a_subset_run_keeps_the_full_leaderboard(tmp_path, reference, cli_at_root):
     directory, _ = reference
     shutil.copytree(directory / "runs", tmp_path / "runs")
     # the precision as typed is not in the keys, only as resolved ('32-true' is what 'auto' is on the CPU)
-    result = run(tmp_path, "--precision", "32-true", methods=["finetune"])
+    result = cli_at_root(_args(tmp_path, "--precision", "32-true", methods=["finetune"]))
     assert result.returncode == 0 and "0 cells run" in result.stdout
     assert numbers(tmp_path) == numbers(directory)
 
 
-def test_cells_run_against_another_gold_are_refused(tmp_path, reference):
+def test_cells_run_against_another_gold_are_refused(tmp_path, reference, cli_at_root):
     directory, _ = reference
     shutil.copytree(directory / "runs", tmp_path / "runs")
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump({**TINY, "datasets": {"shapes": {**TINY["datasets"]["shapes"], "n_train": 300}}}))
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmark.cli", "run", "--config", str(changed), "--tasks", TASK, "--workers", "1",
-         "--out", str(tmp_path / "runs"), "--leaderboard", str(tmp_path / "leaderboard"), "--methods", "retrain"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    result = cli_at_root(["run", "--config", str(changed), "--tasks", TASK, "--workers", "1", "--out", str(tmp_path / "runs"),
+                          "--leaderboard", str(tmp_path / "leaderboard"), "--methods", "retrain"])  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "refused: finetune · shapes/g2-r0.9-skew1.0 · seed 0: its gold (retrain, seed 0)" in result.stderr
     board = json.loads((tmp_path / "leaderboard" / "leaderboard.json").read_text())

@@ -5,8 +5,6 @@ cells in one worker; the clean cells' numbers must equal those of a run without 
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,6 @@ from benchmark.run.isolation import Baseline, Shared, digest, restore_state, tor
 from tests.conftest import TINY
 from tests.helpers import board_numbers, tiny_runner
 
-ROOT = Path(__file__).resolve().parents[2]
 TAMPERING = "tests/tampering_methods.py"
 TASK = "shapes/g2-r0.9-skew1.0"
 CLEAN = ["finetune", "neggrad", "random_label"]
@@ -28,13 +25,12 @@ FAILS = {"ZeroesLabels": True, "ReplacesLabels": True, "EditsGroups": True, "Wri
          "DisablesGrad": True, "SetsMatmulPrecision": True, "ForgetsRetainRows": False, "HooksItsModel": False}  # fmt: skip
 
 
-def _run(directory: Path, methods: list[str]) -> subprocess.CompletedProcess:
+def _args(directory: Path, methods: list[str]) -> list[str]:
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "tiny.yaml"
     config.write_text(yaml.safe_dump({**TINY, "tasks": [TASK], "workers": 1, "metrics": FEW_ATTACKS}))
-    command = [sys.executable, "-m", "benchmark.cli", "run", "--config", str(config), "--out", str(directory / "runs"),
-               "--leaderboard", str(directory / "leaderboard"), "--methods", *methods]  # fmt: skip
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return ["run", "--config", str(config), "--out", str(directory / "runs"), "--leaderboard", str(directory / "leaderboard"),
+            "--methods", *methods]  # fmt: skip
 
 
 def _interleaved() -> list[str]:
@@ -48,13 +44,13 @@ def _interleaved() -> list[str]:
 
 
 @pytest.mark.slow
-def test_tampering_plugins_change_no_other_cell_and_are_scored_on_the_true_data(tmp_path):
-    clean = _run(tmp_path / "clean", ["original", "retrain", *CLEAN])
+def test_tampering_plugins_change_no_other_cell_and_are_scored_on_the_true_data(tmp_path, cli_at_root):
+    clean = cli_at_root(_args(tmp_path / "clean", ["original", "retrain", *CLEAN]))
     assert clean.returncode == 0, clean.stderr
     shutil.copytree(tmp_path / "clean" / "runs", tmp_path / "tampered" / "runs")  # its original and gold: reused
     for method in CLEAN:  # ... but the clean cells run again, after the tamperers
         shutil.rmtree(tmp_path / "tampered" / "runs" / "results" / TASK / method)
-    tampered = _run(tmp_path / "tampered", _interleaved())
+    tampered = cli_at_root(_args(tmp_path / "tampered", _interleaved()))
     assert tampered.returncode == 1, tampered.stderr  # as before: a failed cell makes the run exit 1
     assert "Traceback" not in tampered.stdout + tampered.stderr
     reference, numbers = board_numbers(tmp_path / "clean" / "leaderboard"), board_numbers(tmp_path / "tampered" / "leaderboard")
