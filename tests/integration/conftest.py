@@ -1,7 +1,7 @@
-"""The integration tier's tiny originals (TINY's and TRAINED's, seed 0), trained once per session
-in a child process and copied into the store of each ``tiny_runner``. A child, because training
-in the pytest process leaves autograd's threads behind, which later fork-started workers cannot
-live with."""
+"""The integration tier's fixtures: its tiny originals (TINY's and TRAINED's, seed 0), trained
+once per session in a child process and copied into the store of each ``tiny_runner`` (a child,
+because training in the pytest process leaves autograd's threads behind, which later
+fork-started workers cannot live with); and ``cli_at_root``, the CLI run in this process."""
 
 from __future__ import annotations
 
