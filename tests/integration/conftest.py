@@ -12,8 +12,8 @@ from typing import Callable
 
 import pytest
 
-from benchmark.cli import main
 from tests import helpers
+from tests.conftest import CLI
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN_ORIGINALS = """
@@ -48,11 +48,10 @@ def cli_at_root(capfd: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -
     read at the file descriptors. For a run that is not signalled or raced: it spares the
     subprocess a fresh interpreter's imports (about 6 s here)."""
     monkeypatch.chdir(ROOT)
+    cli = CLI(capfd, ROOT)
 
     def run(args: list[str]) -> subprocess.CompletedProcess:
-        capfd.readouterr()
-        code = main(args)
-        out, err = capfd.readouterr()
-        return subprocess.CompletedProcess(args, code, out, err)
+        capfd.readouterr()  # only this run's output
+        return subprocess.CompletedProcess(args, *cli(*args))
 
     return run

@@ -24,7 +24,13 @@ def test_workers_spawned_where_a_fork_cannot_train_give_the_forked_workers_numbe
     training on a GPU) spawns its CPU workers instead of failing every cell."""
     started: list[str] = []
     choose = pool.worker_context
-    monkeypatch.setattr(pool, "worker_context", lambda cuda: started.append(choose(cuda).get_start_method()) or choose(cuda))
+
+    def recorded(cuda: bool):
+        context = choose(cuda)
+        started.append(context.get_start_method())
+        return context
+
+    monkeypatch.setattr(pool, "worker_context", recorded)
 
     def run(name: str):
         settings = {**TINY, "tasks": [TASK], "workers": 1}
